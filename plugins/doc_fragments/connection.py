@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) microservices.postgres contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Connection and transport options shared by the collection's PostgreSQL modules."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """Mirrors CONNECTION_ARGUMENT_SPEC in the service_databases module."""
+
+    DOCUMENTATION = r"""
+options:
+  transport:
+    description:
+      - How SQL reaches the server.
+      - V(direct) connects from the managed host with psycopg 3 (anything reachable over TCP or a local socket).
+      - V(kubernetes) runs C(psql) inside the database pod through the Kubernetes exec API, once for the catalog
+        read and once for the write batch, with the SQL on stdin. It needs neither Python nor a network path into
+        the pod (the official postgres image and Spilo both work). psql connects over the pod's local socket as
+        O(login_user) to O(login_db); O(login_host), O(login_port), O(login_password), O(ssl_mode) and
+        O(connect_timeout) are not used.
+    type: str
+    choices: [direct, kubernetes]
+    default: direct
+  login_host:
+    description:
+      - Host name, IP address or socket directory of the server.
+      - Empty means libpq's default (the local Unix socket).
+      - Falls back to the E(PGHOST) environment variable.
+    type: str
+    default: ''
+  login_port:
+    description:
+      - Port of the server.
+      - Falls back to the E(PGPORT) environment variable.
+    type: int
+    default: 5432
+  login_user:
+    description:
+      - Role to log in as. It needs CREATEROLE and CREATEDB, and to be a superuser to check passwords
+        with O(password_update=always) (stored verifiers are only readable from C(pg_authid)).
+      - Falls back to the E(PGUSER) environment variable.
+    type: str
+    default: postgres
+  login_password:
+    description:
+      - Password of O(login_user). Omit it for peer/trust authentication or a C(.pgpass) file.
+      - Falls back to the E(PGPASSWORD) environment variable.
+    type: str
+  login_db:
+    description:
+      - Database to connect to for the catalog read and for role and database statements.
+      - Falls back to the E(PGDATABASE) environment variable.
+    type: str
+    default: postgres
+  ssl_mode:
+    description:
+      - libpq C(sslmode) of the connection.
+      - Falls back to the E(PGSSLMODE) environment variable.
+    type: str
+    default: prefer
+    choices: [disable, allow, prefer, require, verify-ca, verify-full]
+  connect_timeout:
+    description:
+      - Seconds to wait for each connection to be established.
+    type: int
+    default: 10
+  namespace:
+    description:
+      - Namespace of the database pod. Required with O(transport=kubernetes).
+    type: str
+  pod:
+    description:
+      - Name of the database pod, with O(transport=kubernetes). Mutually exclusive with O(pod_selector).
+    type: str
+  pod_selector:
+    description:
+      - Label selector that must match exactly one Ready pod, with O(transport=kubernetes),
+        for example C(application=spilo,cluster-name=postgres-cluster,spilo-role=master) (the operator's
+        connection pooler pods carry C(cluster-name) and C(spilo-role) too, so C(application=spilo) is needed).
+    type: str
+  container:
+    description:
+      - Container of the pod to run psql in; the pod's only or default container when omitted.
+    type: str
+  kubeconfig:
+    description:
+      - Path of the kubeconfig file, with O(transport=kubernetes).
+      - Falls back to E(K8S_AUTH_KUBECONFIG), then to the Kubernetes client's own default (E(KUBECONFIG), else
+        C(~/.kube/config)), then to the in-cluster service account.
+    type: path
+  context:
+    description:
+      - Context of the kubeconfig to use. Falls back to E(K8S_AUTH_CONTEXT), then to the current context.
+    type: str
+  exec_timeout:
+    description:
+      - Seconds one psql run inside the pod may take before the run fails.
+    type: int
+    default: 300
+"""

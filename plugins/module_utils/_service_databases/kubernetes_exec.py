@@ -77,13 +77,22 @@ def _is_ready(pod: Any) -> bool:
 
 
 def _api_error(exc: Any, what: str) -> TransportError:
-    """Turn an ApiException into a message with the API server's own reason."""
-    reason = getattr(exc, "reason", "") or ""
+    """Turn an ApiException into a message carrying the API server's own Status message.
+
+    A refused exec handshake arrives as status 0 with the HTTP status, headers and body packed
+    into ``reason`` (separated by ``-+-+-``); the Status body's message is what names the cause.
+    """
+    status = getattr(exc, "status", None) or ""
+    reason = str(getattr(exc, "reason", "") or "")
+    parts = reason.split("-+-+-")
+    body = getattr(exc, "body", None) or (parts[-1] if len(parts) > 1 else None)
+    if len(parts) > 1:
+        status = parts[0].replace("Handshake status", "").strip()
     try:
-        reason = json.loads(exc.body).get("message", reason)
+        reason = json.loads(body).get("message", reason)
     except (TypeError, ValueError, AttributeError):
-        pass
-    return TransportError(f"{what}: {getattr(exc, 'status', '')} {reason}".strip())
+        reason = parts[0].strip()
+    return TransportError(f"{what}: {status} {reason}".strip())
 
 
 class KubernetesPodExec:

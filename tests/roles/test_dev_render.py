@@ -46,7 +46,7 @@ def default_render(tmp_path_factory):
 
 @pytest.mark.parametrize("version", ["1.30.0", kubernetes_validate.utils.latest_version()])
 def test_every_manifest_passes_strict_schema_validation(default_render, version):
-    _, manifests = default_render
+    _proc, manifests = default_render
     assert len(manifests) == 12
     for (kind, name), manifest in manifests.items():
         try:
@@ -56,12 +56,12 @@ def test_every_manifest_passes_strict_schema_validation(default_render, version)
 
 
 def test_objects_and_names(default_render):
-    _, manifests = default_render
+    _proc, manifests = default_render
     expected = {("Namespace", "microservices"), ("Secret", "postgresql-credentials"), ("ConfigMap", "postgres-config"),
                 ("Service", "postgresql"), ("Service", "postgresql-headless"), ("StatefulSet", "postgresql"),
-                ("NetworkPolicy", "postgresql")} | {("Secret", f"{db}-credentials") for db, _ in SEED}
+                ("NetworkPolicy", "postgresql")} | {("Secret", f"{db}-credentials") for db, _owner in SEED}
     assert set(manifests) == expected
-    for (kind, _), manifest in manifests.items():
+    for (kind, _name), manifest in manifests.items():
         if kind != "Namespace":
             assert manifest["metadata"]["namespace"] == "microservices"
 
@@ -103,7 +103,7 @@ def test_secrets_carry_placeholders_only(default_render):
     out, manifests = default_render
     credentials = manifests[("Secret", "postgresql-credentials")]
     assert "data" not in credentials
-    assert set(credentials["stringData"]) == {"postgres-password"} | {f"{owner}-password" for _, owner in SEED}
+    assert set(credentials["stringData"]) == {"postgres-password"} | {f"{owner}-password" for _db, owner in SEED}
     assert set(credentials["stringData"].values()) == {PLACEHOLDER}
     userdb = manifests[("Secret", "userdb-credentials")]["stringData"]
     assert userdb["host"] == "postgresql.microservices.svc.cluster.local"
@@ -137,7 +137,7 @@ def test_options_reach_the_manifests(tmp_path):
         "postgres_dev_services": [{"database": "user_db", "owner": "userservice"},
                                   {"database": "olddb", "owner": "oldservice", "state": "absent"}],
     }
-    _, manifests = render(tmp_path, "-e", write_vars(tmp_path, settings))
+    _proc, manifests = render(tmp_path, "-e", write_vars(tmp_path, settings))
     assert ("Secret", "user-db-credentials") in manifests
     assert ("Secret", "olddb-credentials") not in manifests
     assert set(manifests[("Secret", "postgresql-credentials")]["stringData"]) == {"postgres-password",
@@ -162,7 +162,7 @@ def test_options_reach_the_manifests(tmp_path):
 
 
 def test_no_allowed_peers_means_no_ingress(tmp_path):
-    _, manifests = render(tmp_path, "-e", write_vars(tmp_path, {"postgres_dev_network_policy_allowed_namespaces": []}))
+    _proc, manifests = render(tmp_path, "-e", write_vars(tmp_path, {"postgres_dev_network_policy_allowed_namespaces": []}))
     assert manifests[("NetworkPolicy", "postgresql")]["spec"]["ingress"] == []
 
 

@@ -66,7 +66,7 @@ def converged(kubesim):
     proc = run_deploy(kubeconfig=kubesim.kubeconfig_path)
     assert proc.returncode == 0, output(proc)[-6000:]
     assert recap(proc)["dev-postgres"]["failed"] == 0
-    assert statuses(proc) == {db: "created" for db, _ in SEED}
+    assert statuses(proc) == {db: "created" for db, _owner in SEED}
     return kubesim.kubeconfig_path
 
 
@@ -75,7 +75,7 @@ def test_objects_databases_and_roles_after_converge(converged):
     names = set(resource_versions(kc))
     expected = {"Secret/postgresql-credentials", "ConfigMap/postgres-config", "Service/postgresql",
                 "Service/postgresql-headless", "StatefulSet/postgresql", "NetworkPolicy/postgresql"}
-    expected |= {f"Secret/{db}-credentials" for db, _ in SEED}
+    expected |= {f"Secret/{db}-credentials" for db, _owner in SEED}
     assert expected <= names
     pod = kubectl_json(kc, "get", "pod", "postgresql-0", "-n", NS)
     assert any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"]["conditions"])
@@ -87,11 +87,11 @@ def test_objects_databases_and_roles_after_converge(converged):
     for db, owner in SEED:
         assert re.search(rf"^\s*{db}\s*\|\s*{owner}\s*\|", listing, re.M), listing
     roles = kubectl(kc, "exec", "postgresql-0", "-n", NS, "--", "psql", "-U", "postgres", "-c", r"\du").stdout
-    for _, owner in SEED:
+    for _db, owner in SEED:
         assert re.search(rf"^\s*{owner}\s*\|", roles, re.M), roles
 
     credentials = secret_data(kc, "postgresql-credentials")
-    assert set(credentials) == {"postgres-password"} | {f"{owner}-password" for _, owner in SEED}
+    assert set(credentials) == {"postgres-password"} | {f"{owner}-password" for _db, owner in SEED}
     for db, owner in SEED:
         data = secret_data(kc, f"{db}-credentials")
         assert data["host"] == f"postgresql.{NS}.svc.cluster.local" and data["port"] == "5432"
@@ -146,7 +146,7 @@ def test_rotating_one_password_touches_only_that_service(converged, tmp_path):
     text = output(proc)
     assert proc.returncode == 0, text[-6000:]
     assert new not in text and old not in text
-    assert statuses(proc) == {db: ("updated" if db == "userdb" else "unchanged") for db, _ in SEED}
+    assert statuses(proc) == {db: ("updated" if db == "userdb" else "unchanged") for db, _owner in SEED}
 
     after = resource_versions(kc)
     changed = {name for name in before if before[name] != after.get(name)}
@@ -180,7 +180,7 @@ def test_adding_a_sixth_service_leaves_the_others_alone(converged, tmp_path):
 
     proc = run_deploy("-e", vars_file(tmp_path, {"postgres_dev_services": services}), kubeconfig=kc)
     assert proc.returncode == 0, output(proc)[-6000:]
-    assert statuses(proc) == {**{db: "unchanged" for db, _ in SEED}, "inventory_db": "created"}
+    assert statuses(proc) == {**{db: "unchanged" for db, _owner in SEED}, "inventory_db": "created"}
 
     after = resource_versions(kc)
     changed = {name for name in before if before[name] != after.get(name)}

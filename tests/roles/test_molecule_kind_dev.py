@@ -19,8 +19,8 @@ def _docker_and_kind_usable() -> bool:
     return subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=60).returncode == 0
 
 
-@pytest.mark.skipif(_docker_and_kind_usable(), reason="docker and kind are usable here: run `molecule test -s kind-dev` "
-                                                     "by hand (it creates a real kind cluster)")
+@pytest.mark.skipif(_docker_and_kind_usable(),
+                    reason="docker and kind are usable here: run `molecule test -s kind-dev` by hand (it creates a real kind cluster)")
 def test_kind_dev_stops_with_a_clear_message_without_docker_or_kind():
     rc, text = molecule("test", "-s", "kind-dev", timeout=900)
     assert rc != 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """Mirrors CONNECTION_ARGUMENT_SPEC in the service_databases module."""
+    """Mirrors CONNECTION_ARGUMENT_SPEC in plugins/module_utils/_postgres_connection.py."""
 
     DOCUMENTATION = r"""
 options:

@@ -200,8 +200,15 @@ server_version:
   sample: 150018
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.microservices.postgres.plugins.module_utils._postgres_connection import (
+    CONNECTION_ARGUMENT_SPEC,
+    CONNECTION_MUTUALLY_EXCLUSIVE,
+    CONNECTION_REQUIRED_IF,
+    missing_library,
+    open_transport,
+)
 from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.converge import (
     ConvergeError,
     converge,
@@ -211,21 +218,8 @@ from ansible_collections.microservices.postgres.plugins.module_utils._service_da
     ValidationError,
     parse_services,
 )
-from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.direct import (
-    ConnectionParams,
-    DirectTransport,
-    psycopg_import_error,
-)
-from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.kubernetes_exec import (
-    KubernetesPodExec,
-    PodTarget,
-    kubernetes_import_error,
-)
 from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.plan import (
     PlanError,
-)
-from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.psql import (
-    PsqlTransport,
 )
 
 SERVICE_SPEC = dict(
@@ -241,25 +235,6 @@ SERVICE_SPEC = dict(
     force=dict(type="bool", default=False),
 )
 
-CONNECTION_ARGUMENT_SPEC = dict(
-    transport=dict(type="str", choices=["direct", "kubernetes"], default="direct"),
-    login_host=dict(type="str", default="", fallback=(env_fallback, ["PGHOST"])),
-    login_port=dict(type="int", default=5432, fallback=(env_fallback, ["PGPORT"])),
-    login_user=dict(type="str", default="postgres", fallback=(env_fallback, ["PGUSER"])),
-    login_password=dict(type="str", no_log=True, fallback=(env_fallback, ["PGPASSWORD"])),
-    login_db=dict(type="str", default="postgres", fallback=(env_fallback, ["PGDATABASE"])),
-    ssl_mode=dict(type="str", default="prefer", fallback=(env_fallback, ["PGSSLMODE"]),
-                  choices=["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]),
-    connect_timeout=dict(type="int", default=10),
-    namespace=dict(type="str"),
-    pod=dict(type="str"),
-    pod_selector=dict(type="str"),
-    container=dict(type="str"),
-    kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
-    context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
-    exec_timeout=dict(type="int", default=300),
-)
-
 ARGUMENT_SPEC = dict(
     services=dict(type="list", elements="dict", required=True, options=SERVICE_SPEC),
     password_update=dict(type="str", choices=["always", "on_create"], default="always", no_log=False),
@@ -268,37 +243,12 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def _transport(params):
-    """The transport chosen by the options; nothing past this point knows which one it is."""
-    if params["transport"] == "kubernetes":
-        target = PodTarget(
-            namespace=params["namespace"],
-            pod=params["pod"],
-            pod_selector=params["pod_selector"],
-            container=params["container"],
-            kubeconfig=params["kubeconfig"],
-            context=params["context"],
-            exec_timeout=params["exec_timeout"],
-        )
-        return PsqlTransport(KubernetesPodExec(target), user=params["login_user"], login_db=params["login_db"])
-    return DirectTransport(ConnectionParams(
-        host=params["login_host"] or "",
-        port=params["login_port"],
-        user=params["login_user"],
-        password=params["login_password"],
-        login_db=params["login_db"],
-        ssl_mode=params["ssl_mode"],
-        connect_timeout=params["connect_timeout"],
-    ))
-
-
 def main():
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
-        required_if=[("transport", "kubernetes", ("namespace",)),
-                     ("transport", "kubernetes", ("pod", "pod_selector"), True)],
-        mutually_exclusive=[("pod", "pod_selector")],
+        required_if=CONNECTION_REQUIRED_IF,
+        mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,
     )
     params = module.params
     options = Options(
@@ -311,12 +261,11 @@ def main():
     except ValidationError as exc:
         module.fail_json(msg=f"invalid services input, nothing was changed: {exc}", errors=exc.errors, applied_statements=[])
 
-    library, import_error = (("kubernetes", kubernetes_import_error()) if params["transport"] == "kubernetes"
-                             else ("psycopg", psycopg_import_error()))
+    library, import_error = missing_library(params)
     if import_error:
         module.fail_json(msg=missing_required_lib(library), exception=import_error)
 
-    transport = _transport(params)
+    transport = open_transport(params)
     try:
         result = converge(specs, transport, options, module.check_mode)
     except PlanError as exc:

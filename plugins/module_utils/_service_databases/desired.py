@@ -137,18 +137,30 @@ def _check_password(errors: list[str], where: str, value: Any) -> str | None:
     return value
 
 
-def _check_extensions(errors: list[str], where: str, value: Any) -> tuple[str, ...]:
+def _check_name_list(errors: list[str], where: str, field: str, kind: str, value: Any) -> list[str] | None:
+    """The names of a list option, each checked as an identifier; None when the option is not a list.
+
+    Extensions and connect_roles share this so both report a bad entry the same way, by position.
+    """
     if value is None:
-        return ()
+        return []
     if not isinstance(value, (list, tuple)):
-        errors.append(f"{where}: extensions must be a list of extension names")
-        return ()
+        errors.append(f"{where}: {field} must be a list of {kind} names")
+        return None
     for position, name in enumerate(value):
-        _check_name(errors, where, f"extensions[{position}]", "extension", name)
-    duplicates = sorted({name for name in value if isinstance(name, str) and list(value).count(name) > 1})
+        _check_name(errors, where, f"{field}[{position}]", kind, name)
+    return [name for name in value if isinstance(name, str)]
+
+
+def _check_extensions(errors: list[str], where: str, value: Any) -> tuple[str, ...]:
+    """Extensions to create; a name listed twice is an error, as it usually hides a typo."""
+    names = _check_name_list(errors, where, "extensions", "extension", value)
+    if not names:
+        return ()
+    duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         errors.append(f"{where}: extensions lists {', '.join(duplicates)} more than once")
-    return tuple(dict.fromkeys(name for name in value if isinstance(name, str)))
+    return tuple(dict.fromkeys(names))
 
 
 def _check_connect_roles(errors: list[str], where: str, value: Any, owner: Any) -> tuple[str, ...]:
@@ -156,14 +168,8 @@ def _check_connect_roles(errors: list[str], where: str, value: Any, owner: Any) 
 
     The owner always keeps CONNECT, so naming it here adds nothing and is dropped quietly.
     """
-    if value is None:
-        return ()
-    if not isinstance(value, (list, tuple)):
-        errors.append(f"{where}: connect_roles must be a list of role names")
-        return ()
-    for position, name in enumerate(value):
-        _check_name(errors, where, f"connect_roles[{position}]", "role", name)
-    return tuple(dict.fromkeys(name for name in value if isinstance(name, str) and name != owner))
+    names = _check_name_list(errors, where, "connect_roles", "role", value)
+    return tuple(dict.fromkeys(name for name in names or [] if name != owner))
 
 
 def _parse_one(index: int, item: Any, options: Options, errors: list[str]) -> ServiceSpec | None:

@@ -89,3 +89,16 @@ def test_services_must_be_a_list_and_password_update_known():
 
 def test_empty_list_is_valid():
     assert parse_services([], Options()) == []
+
+
+@pytest.mark.parametrize("field, kind", [("extensions", "extension"), ("connect_roles", "role")])
+def test_name_lists_must_be_lists_of_valid_names(field, kind):
+    [error] = _errors([{"database": "a", "owner": "b", field: "pgcrypto"}])
+    assert error == f"services[0] (database 'a'): {field} must be a list of {kind} names"
+    [error] = _errors([{"database": "a", "owner": "b", field: ["ok", "Bad Name"]}])
+    assert error.startswith(f"services[0] (database 'a'): {field}[1]:")
+
+
+def test_connect_roles_drop_the_owner_and_repeats():
+    [spec] = parse_services([{"database": "a", "owner": "b", "connect_roles": ["pooler", "b", "pooler"]}], Options())
+    assert spec.connect_roles == ("pooler",)

@@ -18,6 +18,10 @@ Behaviour modelled (upstream docs and the v2.0.1 manifests in ../shared/fixtures
 - Deleting the resource deletes what the operator made (it sets no owner references by
   default, ``enable_owner_references: false``), PVCs included.
 
+- ``spec.clone``: the new cluster is seeded from the source cluster's current contents before
+  its roles and databases are synced, or fails to be created as the real one would
+  (``clone_sim``).
+
 Simplification: all pods of a cluster share ONE PostgreSQL server (the "master's"); replicas
 are not separate read-only servers, there is no Patroni, no failover, no WAL archiving.
 """
@@ -25,6 +29,7 @@ are not separate read-only servers, there is no Patroni, no failover, no WAL arc
 from __future__ import annotations
 
 import base64
+import datetime
 import logging
 import re
 import secrets
@@ -37,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from . import events
+from . import clone_sim, events
 from .controllers.base import ControllerBase, owned_by, pod_ready
 from .controllers.kubelet import Kubelet
 from .errors import ApiError
@@ -91,6 +96,9 @@ class ZalandoOperator(ControllerBase):
         self._last_sync: dict[str, float] = {}
         self._role_sync_lock = threading.Lock()
         self._role_syncs: set[str] = set()
+        # uids of clones already seeded from their source: a clone is bootstrapped once, whatever
+        # happens to its source afterwards.
+        self._seeded: set[str] = set()
         self._kubelet_hooked = False
 
     # ---- operator presence and CRD registration -----------------------------------------------------
@@ -144,6 +152,7 @@ class ZalandoOperator(ControllerBase):
                 self._delete_cluster(*key)
                 del self._known[key]
                 self._observed.pop(uid, None)
+                self._seeded.discard(uid)
         self._known.update(present)
 
     # ---- one cluster --------------------------------------------------------------------------------
@@ -175,6 +184,10 @@ class ZalandoOperator(ControllerBase):
         name, ns = meta["name"], meta["namespace"]
         status = (pg.get("status") or {}).get("PostgresClusterStatus")
         problem = self._problems(pg)
+        if problem is None and clone_sim.source_name(pg) and meta["uid"] not in self._seeded:
+            clone_failure = clone_sim.clone_problem(self.store, pg_type.key, pg, config,
+                                                    datetime.datetime.now(datetime.timezone.utc))
+            problem = None if clone_failure is None else ("CreateFailed", clone_failure)
         if problem is not None:
             if status != problem[0]:
                 self.set_status(pg_type, pg, {"PostgresClusterStatus": problem[0]})
@@ -449,6 +462,7 @@ class ZalandoOperator(ControllerBase):
 
         def run() -> None:
             try:
+                self._seed_clone(pg, info)
                 self._sync_roles(pg, passwords, info)
                 self._last_sync[f"done:{key}"] = time.monotonic()
             except Exception as exc:  # noqa: BLE001 - reported as an event, retried next sync
@@ -460,6 +474,18 @@ class ZalandoOperator(ControllerBase):
                 self.sim.controllers.kick()
 
         threading.Thread(target=run, daemon=True, name=f"roles-{pg['metadata']['name']}").start()
+
+    def _seed_clone(self, pg: dict[str, Any], info: Any) -> None:
+        """A clone's first sync: its server gets the source's data before any role is created."""
+        source = clone_sim.source_name(pg)
+        if not source or pg["metadata"]["uid"] in self._seeded:
+            return
+        backend = self.sim.pods.backend(("cluster", pg["metadata"]["namespace"], source))
+        if backend is None or backend.info is None:
+            raise RuntimeError(f'the clone source "{source}" has no running server yet')
+        clone_sim.seed(backend.info, info)
+        self._seeded.add(pg["metadata"]["uid"])
+        events.record(self.store, pg, "Create", f'Cluster bootstrapped as a clone of "{source}"', COMPONENT)
 
     def _roles_done(self, pg: dict[str, Any]) -> bool:
         return f"done:{pg['metadata']['uid']}:{pg['metadata'].get('generation')}" in self._last_sync

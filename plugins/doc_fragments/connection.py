@@ -38,8 +38,9 @@ options:
     default: 5432
   login_user:
     description:
-      - Role to log in as. It needs CREATEROLE and CREATEDB, and to be a superuser to check passwords
-        with O(password_update=always) (stored verifiers are only readable from C(pg_authid)).
+      - Role to log in as. Each module says which privileges it needs; for M(microservices.postgres.service_databases)
+        that is CREATEROLE and CREATEDB, and superuser to check passwords with its C(password_update=always)
+        (stored verifiers are only readable from C(pg_authid)).
       - Falls back to the E(PGUSER) environment variable.
     type: str
     default: postgres

@@ -72,7 +72,7 @@ demo-stop:
 
 # One pytest run over everything; pytest's summary line is the last thing it prints.
 test: venv
-	@$(PYTEST) -n 2 --dist loadgroup tests
+	@$(PYTEST) -n 2 tests
 
 unit: venv
 	@$(PYTEST) -n 2 tests/unit tests/benchmarks

@@ -1,9 +1,10 @@
 """One deployed dev and one deployed prod environment per pytest worker, shared by the day-2 tests.
 
-Deploying takes a minute or more, so each environment is deployed once per session; the tests that
-use it carry ``pytest.mark.xdist_group`` ("day2-dev" / "day2-prod") so that `make test`
-(``--dist loadgroup``) sends them all to the same worker. Tests that change the deployment (scale,
-rotate, restore) put back what the others rely on, or change only what they own.
+Deploying takes half a minute or more, so each environment is deployed once per worker process
+that runs a test needing it (with `make test`'s two workers, at most twice per session). Tests on
+one worker run one after the other against the same deployment, in no fixed order, so a test that
+changes the deployment (scale, rotate, restore) puts back what the others rely on, or changes only
+what it owns.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from .helpers import FIXTURES, Deployment, output, run_playbook
+
 
 def _deploy(environment: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     server = pytest.importorskip("tests.kubesim.server")

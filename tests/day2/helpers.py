@@ -17,9 +17,10 @@ PLAYBOOKS = REPO_ROOT / "playbooks"
 INVENTORIES = {"dev": REPO_ROOT / "inventories" / "dev", "prod": REPO_ROOT / "inventories" / "prod"}
 HOSTS = {"dev": "dev-postgres", "prod": "prod-postgres"}
 NAMESPACE = "microservices"
-# Marks of the tests that use dev_deployment / prod_deployment (see conftest.py).
-DEV = pytest.mark.xdist_group("day2-dev")
-PROD = pytest.mark.xdist_group("day2-prod")
+# Marks of the tests that use dev_deployment / prod_deployment, to run one environment's day-2
+# tests alone: `pytest -m day2_dev tests/day2` (markers registered in pytest.ini).
+DEV = pytest.mark.day2_dev
+PROD = pytest.mark.day2_prod
 
 __all__ = ["DEV", "PROD", "Deployment", "FIXTURES", "HOSTS", "NAMESPACE", "PLAYBOOKS", "kubectl", "kubectl_json", "output", "recap",
            "run_playbook"]

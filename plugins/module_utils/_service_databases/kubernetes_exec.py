@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.psql import ExecResult
 from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.transport import TransportError
@@ -35,6 +35,19 @@ class PodTarget:
     def describe(self) -> str:
         which = f"pod {self.pod!r}" if self.pod else f"the pod selected by {self.pod_selector!r}"
         return f"{which} in namespace {self.namespace!r}"
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """How a byte-streamed command ended: its exit code and the tail of its stderr."""
+
+    rc: int
+    stderr: str
+    pod: str
+
+
+STDERR_KEPT = 65536
+"""Bytes of stderr a streamed command keeps (the tail): enough for psql's error, bounded for a noisy run."""
 
 
 def kubernetes_import_error() -> str | None:
@@ -135,23 +148,65 @@ class KubernetesPodExec:
         self._pod_name = ready[0]
         return self._pod_name
 
-    def __call__(self, argv: Sequence[str], stdin: str) -> ExecResult:
+    def _open_session(self, pod: str, argv: Sequence[str], binary: bool) -> Any:
+        """An exec session with stdin, stdout and stderr; ``binary`` keeps every channel as bytes."""
         from kubernetes.client.exceptions import ApiException  # pylint: disable=import-outside-toplevel
         from kubernetes.stream import stream  # pylint: disable=import-outside-toplevel
 
-        pod = self._resolve_pod()
         kwargs = {"command": list(argv), "stdin": True, "stdout": True, "stderr": True, "tty": False,
                   "_preload_content": False}
+        if binary:
+            kwargs["binary"] = True
         if self._target.container:
             kwargs["container"] = self._target.container
         try:
-            session = stream(self._core_api().connect_get_namespaced_pod_exec, pod, self._target.namespace, **kwargs)
+            return stream(self._core_api().connect_get_namespaced_pod_exec, pod, self._target.namespace, **kwargs)
         except ApiException as exc:
             raise _api_error(exc, f"exec into pod {pod!r} failed") from None
+
+    def __call__(self, argv: Sequence[str], stdin: str) -> ExecResult:
+        pod = self._resolve_pod()
+        session = self._open_session(pod, argv, binary=False)
         try:
             return self._communicate(session, stdin, pod)
         finally:
             session.close()
+
+    def stream_bytes(self, argv: Sequence[str], stdin: Iterable[bytes],
+                     on_stdout: Callable[[bytes], None]) -> StreamResult:
+        """Run argv feeding it ``stdin`` chunk by chunk and handing every stdout chunk to ``on_stdout``.
+
+        Nothing is held in memory beyond one websocket frame, so dumps and restores of any size
+        pass through; the text mode of ``__call__`` would decode (and could mangle) the bytes.
+        stdout is drained between stdin chunks so neither side of the pipe can stall the other.
+        """
+        pod = self._resolve_pod()
+        session = self._open_session(pod, argv, binary=True)
+        stderr = bytearray()
+        deadline = time.monotonic() + self._target.exec_timeout
+
+        def pump(timeout: float) -> None:
+            if time.monotonic() > deadline:
+                raise TransportError(f"{argv[0]} in pod {pod!r} did not finish within {self._target.exec_timeout} s")
+            session.update(timeout=timeout)
+            chunk = session.read_stdout(timeout=0)
+            if chunk:
+                on_stdout(chunk)
+            stderr.extend(session.read_stderr(timeout=0) or b"")
+            del stderr[:-STDERR_KEPT]
+
+        try:
+            for chunk in stdin:
+                session.write_stdin(chunk)
+                pump(0)
+            session.close_channel(0)
+            while session.is_open():
+                pump(1)
+            pump(0)
+            rc = session.returncode
+        finally:
+            session.close()
+        return StreamResult(rc=rc if rc is not None else 1, stderr=stderr.decode("utf-8", "replace"), pod=pod)
 
     def _communicate(self, session: Any, stdin: str, pod: str) -> ExecResult:
         """Send the script, then collect output until the process exits or the timeout passes."""

@@ -1,0 +1,83 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) microservices.postgres contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Taking a backup: pg_dumpall run inside the database pod, streamed through gzip onto the controller.
+
+The dump never sits in memory or on the pod's disk: every stdout chunk of the exec goes straight
+into the archive. The archive appears under its final name only once it has been read back whole
+and its checksum file is written (the checksum first, so a listed backup always has one); a
+failure at any point leaves neither behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from ansible_collections.microservices.postgres.plugins.module_utils._logical_backup.archive import (
+    ArchiveError,
+    ArchiveWriter,
+    inspect_archive,
+)
+from ansible_collections.microservices.postgres.plugins.module_utils._logical_backup.files import write_checksum
+from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.kubernetes_exec import (
+    StreamResult,
+)
+
+Streamer = Callable[[Sequence[str], Iterable[bytes], Callable[[bytes], None]], StreamResult]
+"""Runs argv in the pod, feeding it stdin chunks and handing over stdout chunks (KubernetesPodExec.stream_bytes)."""
+
+
+class DumpError(Exception):
+    """The backup could not be taken; no file was left behind."""
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """A backup written and verified."""
+
+    path: Path
+    checksum_path: Path
+    sha256: str
+    size: int
+    dump_size: int
+    databases: list[str]
+    roles: list[str]
+    pod: str
+
+
+def dump_command(login_user: str) -> list[str]:
+    """pg_dumpall over the pod's local socket, with DROP ... IF EXISTS so that a restore replaces what exists."""
+    return ["pg_dumpall", "--clean", "--if-exists", "-U", login_user]
+
+
+def take_backup(stream: Streamer, target: Path, login_user: str) -> BackupResult:
+    """Dump the whole server into ``target`` (a new file) and its checksum file, verified readable."""
+    if target.exists():
+        raise DumpError(f"{target} already exists; backups are never overwritten")
+    writer = ArchiveWriter(target)
+    committed = False
+    try:
+        outcome = stream(dump_command(login_user), (), writer.write)
+        if outcome.rc != 0:
+            raise DumpError(f"pg_dumpall in pod {outcome.pod!r} exited with code {outcome.rc}: "
+                            f"{outcome.stderr.strip() or 'no error output'}")
+        digest = writer.close()
+        info = inspect_archive(writer.partial)
+        if info.sha256 != digest:
+            raise DumpError(f"{writer.partial} changed while it was verified (SHA-256 {info.sha256}, written {digest})")
+        written = write_checksum(target, digest)
+        try:
+            writer.commit()
+        except OSError:
+            written.unlink(missing_ok=True)
+            raise
+        committed = True
+    except ArchiveError as exc:
+        raise DumpError(f"the dump did not verify: {exc}") from None
+    finally:
+        if not committed:
+            writer.abort()
+    return BackupResult(path=target, checksum_path=written, sha256=digest, size=info.size, dump_size=info.dump_size,
+                        databases=info.databases, roles=info.roles, pod=outcome.pod)

@@ -50,7 +50,8 @@ options:
     default: []
 notes:
   - Connections count client backends only (no autovacuum, WAL senders or background workers) and leave out the
-    module's own session.
+    module's own session. Without C(pg_read_all_stats) the type of other roles' sessions is hidden, so their parallel
+    and logical replication workers (which have a role and a database) are counted with their client backends.
   - C(pg_stat_replication) is read on the server the module connects to; on a standby it is usually empty and the
     lag is null (C(pg_current_wal_lsn()) exists only on a primary).
 """
@@ -191,11 +192,13 @@ replicas:
       type: str
       sample: postgres-cluster-1
     streaming:
-      description: Whether it has a C(pg_stat_replication) row in state V(streaming).
+      description:
+        - Whether it has a C(pg_stat_replication) row in state V(streaming).
+        - Null when it has a row whose details are hidden (the login role lacks C(pg_read_all_stats)).
       type: bool
       sample: true
     state:
-      description: Its WAL sender state, or V(not streaming) when it has no row.
+      description: Its WAL sender state, V(not streaming) when it has no row, or V(unknown) when the row's details are hidden.
       type: str
       sample: streaming
     sync_state:

@@ -12,12 +12,13 @@ version_added: 1.0.0
 description:
   - Runs C(pg_dumpall --clean --if-exists) inside the database pod through the Kubernetes exec API and streams its
     output through gzip into O(dest)/O(prefix)C(-<UTC %Y%m%dT%H%M%SZ>.sql.gz), with a checksum file
-    C(<same name>.sha256) in C(sha256sum) format. Nothing is held in memory or written inside the pod.
+    C(<same name>.sha256) in C(sha256sum) format. Nothing is written inside the pod, and the dump is never held in
+    memory as a whole (only what the Kubernetes client buffers between two reads).
   - The file is read back fully before it counts (gzip integrity and pg_dumpall's completion marker); a failed or
     incomplete dump leaves no file behind. Both files are created with mode 0600 (the dump holds the roles'
     password verifiers); a missing O(dest) is created with mode 0700.
   - After a successful backup, only the newest O(keep) backups of O(prefix) in O(dest) are kept; older ones are
-    deleted with their checksum files. Other files are never touched.
+    deleted with their checksum files. The backup just written is never deleted. Other files are never touched.
   - The restore counterpart is M(microservices.postgres.logical_restore).
 author:
   - microservices.postgres contributors (@microservices)
@@ -29,7 +30,7 @@ attributes:
     support: none
     description: The backup is a new file; there is nothing to compare.
 requirements:
-  - kubernetes >= 24.2.0
+  - kubernetes >= 30.1.0
 options:
   dest:
     description:
@@ -196,7 +197,7 @@ def main():
         result = take_backup(pod_exec(params).stream_bytes, target, params["login_user"])
     except (DumpError, TransportError) as exc:
         module.fail_json(msg=f"backup failed, no backup file was written: {exc}", changed=created_dest, path=str(target))
-    removed = expired(list_backups(dest, params["prefix"]), params["keep"])
+    removed = [path for path in expired(list_backups(dest, params["prefix"]), params["keep"]) if path != result.path]
     for path in removed:
         remove_backup(path)
     module.exit_json(changed=True, path=str(result.path), checksum_path=str(result.checksum_path), sha256=result.sha256,

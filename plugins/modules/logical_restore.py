@@ -30,7 +30,7 @@ attributes:
     support: none
     description: A restore replaces whole databases; RV(databases) and RV(roles) name them.
 requirements:
-  - kubernetes >= 24.2.0
+  - kubernetes >= 30.1.0
 options:
   src:
     description:
@@ -51,7 +51,9 @@ options:
     default: postgres
 notes:
   - The restore is not one transaction (C(CREATE DATABASE) cannot run in one). When it fails part-way, the databases
-    replaced before the failing statement stay replaced; the error says so.
+    and roles dropped or replaced before the failing statement stay so; the error says so, and the backup must be
+    restored again once the cause is fixed. A failure before any input reached C(psql) (no Ready pod, exec refused)
+    changes nothing and reports C(changed=false).
 extends_documentation_fragment:
   - microservices.postgres.pod
 seealso:
@@ -114,11 +116,13 @@ from ansible_collections.microservices.postgres.plugins.module_utils._logical_ba
     pod_exec,
 )
 from ansible_collections.microservices.postgres.plugins.module_utils._logical_backup.restore import (
+    PARTIAL_RESTORE,
     RestoreError,
     check_backup,
     restore_backup,
 )
 from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.kubernetes_exec import (
+    StreamError,
     kubernetes_import_error,
 )
 from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.transport import TransportError
@@ -147,8 +151,9 @@ def main():
     except RestoreError as exc:
         module.fail_json(msg=f"restore of {src} failed: {exc}", changed=exc.started)
     except TransportError as exc:
-        module.fail_json(msg=f"restore of {src} failed before psql finished (if psql had started, the server may be partly restored): {exc}",
-                         changed=True)
+        started = isinstance(exc, StreamError) and exc.input_sent
+        outcome = PARTIAL_RESTORE if started else "Nothing was sent to psql, so nothing was restored."
+        module.fail_json(msg=f"restore of {src} failed: {exc}. {outcome}", changed=started)
     module.exit_json(changed=True, sha256=result.archive.sha256, dump_size=result.archive.dump_size,
                      databases=result.archive.databases, roles=result.archive.roles, pod=result.pod,
                      messages=result.messages)

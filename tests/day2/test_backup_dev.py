@@ -9,19 +9,13 @@ import gzip
 import hashlib
 import re
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from .helpers import DEV, Deployment, output, recap
+from .helpers import DEV, Deployment, flat, output, recap
 
 NAME = re.compile(r"dev-postgres-\d{8}T\d{6}Z\.sql\.gz")
-
-
-def _text(proc: subprocess.CompletedProcess[str]) -> str:
-    """The run's output with the YAML callback's line folding and quote doubling undone."""
-    return " ".join(output(proc).split()).replace("''", "'")
 
 
 def _backups(directory: Path) -> list[Path]:
@@ -56,7 +50,7 @@ def test_backup_writes_a_verified_compressed_dump_with_its_checksum(dev_deployme
         assert f"DROP DATABASE IF EXISTS {database};" in script
         assert f"CREATE DATABASE {database} WITH TEMPLATE = template0" in script
         assert f"CREATE ROLE {owner};" in script
-    text = _text(proc)
+    text = flat(proc)
     assert f"written: {backup}" in text
     assert "Verified: the gzip stream reads back whole and ends with pg_dumpall's completion marker" in text
     assert "Retention (backup_keep=7): nothing to delete" in text
@@ -80,7 +74,7 @@ def test_backup_keep_deletes_only_this_hosts_oldest_backups(dev_deployment: Depl
     remaining = [path.name for path in _backups(tmp_path)]
     assert len(remaining) == 2 and remaining[0] == second and remaining[1] > second, remaining
     assert not (tmp_path / first).exists() and not (tmp_path / f"{first}.sha256").exists()
-    assert f"Retention (backup_keep=2): deleted {tmp_path / first} (and their .sha256)" in _text(proc)
+    assert f"Retention (backup_keep=2): deleted {tmp_path / first} (and their .sha256)" in flat(proc)
     for name, content in others.items():
         assert (tmp_path / name).read_bytes() == content
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
@@ -94,7 +88,7 @@ def test_backup_check_mode_writes_nothing_and_says_what_it_would_do(dev_deployme
     (tmp_path / f"{existing.name}.sha256").write_text("0" * 64 + f"  {existing.name}\n")
     proc = _backup(dev_deployment, tmp_path, "--check", backup_keep=1)
     assert proc.returncode == 0, output(proc)[-6000:]
-    text = _text(proc)
+    text = flat(proc)
     assert re.search(r"Check mode: would dump microservices/postgresql-0 into " + re.escape(str(tmp_path))
                      + r"/dev-postgres-\d{8}T\d{6}Z\.sql\.gz", text), text[-3000:]
     assert f"would delete {existing} (and their .sha256)" in text
@@ -102,7 +96,7 @@ def test_backup_check_mode_writes_nothing_and_says_what_it_would_do(dev_deployme
     missing = tmp_path / "missing"
     proc = _backup(dev_deployment, missing, "--check")
     assert proc.returncode == 0, output(proc)[-6000:]
-    assert "(creating the directory, mode 0700)" in _text(proc)
+    assert "(creating the directory, mode 0700)" in flat(proc)
     assert not missing.exists()
 
 
@@ -114,5 +108,5 @@ def test_backup_keep_below_one_is_refused_before_anything_is_written(
     proc = _backup(dev_deployment, directory, backup_keep=keep)
     assert proc.returncode != 0
     assert recap(proc)[dev_deployment.host]["failed"] == 1
-    assert f"backup_keep must be an integer of at least 1; given: {keep}. Nothing was changed." in _text(proc)
+    assert f"backup_keep must be an integer of at least 1; given: {keep}. Nothing was changed." in flat(proc)
     assert not directory.exists()

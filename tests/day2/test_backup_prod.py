@@ -8,21 +8,15 @@ manual Jobs this file creates are deleted at the end, so the shared deployment i
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from .helpers import NAMESPACE, PROD, Deployment, output, recap
+from .helpers import NAMESPACE, PROD, Deployment, flat, output, recap
 
 CRONJOB = "logical-backup-postgres-cluster"
 SELECTOR = "application=spilo-logical-backup,cluster-name=postgres-cluster,app.kubernetes.io/managed-by=microservices.postgres"
 JOB_NAME = re.compile(rf"{CRONJOB}-manual-\d{{14}}")
-
-
-def _text(proc: subprocess.CompletedProcess[str]) -> str:
-    """The run's output with the YAML callback's line folding and quote doubling undone."""
-    return " ".join(output(proc).split()).replace("''", "'")
 
 
 def _manual_jobs(prod: Deployment) -> list[dict]:
@@ -64,7 +58,7 @@ def test_backup_runs_the_operators_logical_backup_now_and_keeps_the_newest(no_ma
         assert newest["status"]["succeeded"] == 1
         assert {"type": "Complete", "status": "True"}.items() <= next(
             condition for condition in newest["status"]["conditions"] if condition["type"] == "Complete").items()
-        text = _text(proc)
+        text = flat(proc)
         assert f"Created Job {NAMESPACE}/{names[-1]} from CronJob {CRONJOB}: Complete" in text, text[-3000:]
         written = re.search(r"logical backup of postgres-cluster: pg_dumpall wrote (\d+) bytes", text)
         assert written and int(written.group(1)) > 10000, text[-3000:]
@@ -86,7 +80,7 @@ def test_backup_check_mode_creates_and_deletes_nothing(no_manual_jobs: Deploymen
     assert len(before) == 1
     proc = prod.run("backup", "--check", extra_vars={"backup_keep": 1})
     assert proc.returncode == 0, output(proc)[-6000:]
-    text = _text(proc)
+    text = flat(proc)
     assert re.search(rf"Check mode: would create Job {NAMESPACE}/{CRONJOB}-manual-\d{{14}} from CronJob {CRONJOB}", text)
     assert f"Jobs kept (backup_keep=1): would delete {before[0]}" in text
     assert [job["metadata"]["name"] for job in _manual_jobs(prod)] == before
@@ -97,5 +91,5 @@ def test_backup_without_the_cronjob_is_a_clear_error(prod_deployment: Deployment
     proc = prod_deployment.run("backup", extra_vars={"postgres_prod_cluster_name": "no-such-cluster"})
     assert recap(proc)[prod_deployment.host]["failed"] == 1
     assert (f"CronJob {NAMESPACE}/logical-backup-no-such-cluster does not exist: logical backups are disabled for "
-            "cluster no-such-cluster") in _text(proc)
-    assert "Nothing was changed." in _text(proc)
+            "cluster no-such-cluster") in flat(proc)
+    assert "Nothing was changed." in flat(proc)

@@ -7,7 +7,7 @@ import base64
 import re
 from pathlib import Path
 
-from .helpers import DEV, NAMESPACE, PROD, Deployment, output, recap
+from .helpers import DEV, NAMESPACE, PROD, Deployment, flat, output, recap
 
 STAMP = r"\d{8}T\d{6}Z"
 
@@ -71,9 +71,11 @@ def test_dev_diagnose_collects_into_a_new_folder(dev_deployment: Deployment, tmp
 
     again = dev_deployment.run("diagnose", extra_vars={"diagnose_dir": str(tmp_path)})
     assert again.returncode == 0, output(again)[-6000:]
-    folders = sorted(path.name for path in tmp_path.iterdir())
-    assert len(folders) == 2 and folder.name in folders
-    assert (tmp_path / folders[1] / "summary.txt").is_file()
+    folders = {path.name for path in tmp_path.iterdir()}
+    assert len(folders) == 2 and folder.name in folders, folders
+    (second,) = folders - {folder.name}
+    assert f"Diagnostics written to {tmp_path / second}" in flat(again)
+    assert (tmp_path / second / "summary.txt").is_file()
 
 
 @DEV

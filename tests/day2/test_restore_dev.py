@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import DEV, NAMESPACE, Deployment, output, recap
-from tests.roles.helpers import kubectl_path
+from .helpers import DEV, NAMESPACE, Deployment, SleepingSession, flat, output, recap
 
 POD = ["-n", NAMESPACE, "postgresql-0", "-c", "postgresql"]
 # The password arrives on stdin, never on a command line.
@@ -36,11 +35,6 @@ TABLES = {
                   "INSERT INTO restore_probe_payments SELECT g, E'card \\u00e9\\t' || g || E'\\n\\\\ 💳', "
                   "timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute' FROM generate_series(1, 3000) g;"),
 }
-
-
-def _text(proc: subprocess.CompletedProcess[str]) -> str:
-    """The run's output with the YAML callback's line folding and quote doubling undone."""
-    return " ".join(output(proc).split()).replace("''", "'")
 
 
 def _sql_as_owner(dev: Deployment, database: str, sql: str) -> str:
@@ -65,12 +59,15 @@ def _count(dev: Deployment, database: str) -> str:
 
 @pytest.fixture
 def probe_data(dev_deployment: Deployment) -> Iterator[dict[str, str]]:
-    """The probe tables filled as their owners; their fingerprints; dropped afterwards whatever happened."""
-    for database, (_owner, table, create) in TABLES.items():
-        _sql_as_owner(dev_deployment, database, f"DROP TABLE IF EXISTS {table}; {create}")
-    yield {database: _fingerprint(dev_deployment, database) for database in TABLES}
-    for database, (_owner, table, _create) in TABLES.items():
-        _sql_as_owner(dev_deployment, database, f"DROP TABLE IF EXISTS {table}")
+    """The probe tables filled as their owners; their fingerprints; dropped afterwards whatever happened,
+    also when filling them failed half-way."""
+    try:
+        for database, (_owner, table, create) in TABLES.items():
+            _sql_as_owner(dev_deployment, database, f"DROP TABLE IF EXISTS {table}; {create}")
+        yield {database: _fingerprint(dev_deployment, database) for database in TABLES}
+    finally:
+        for database, (_owner, table, _create) in TABLES.items():
+            _sql_as_owner(dev_deployment, database, f"DROP TABLE IF EXISTS {table}")
 
 
 def _restore(dev: Deployment, *args: str, **extra: object) -> subprocess.CompletedProcess[str]:
@@ -96,7 +93,7 @@ def test_backup_then_restore_round_trip_loses_nothing(dev_deployment: Deployment
     proc = _restore(dev_deployment, backup_file=str(backup))
     assert recap(proc)[dev_deployment.host]["failed"] == 1
     assert ("A restore replaces data and needs -e confirm_restore=true; given: confirm_restore=false. "
-            "Nothing was changed.") in _text(proc)
+            "Nothing was changed.") in flat(proc)
 
     corrupted_dir = tmp_path / "corrupted"
     corrupted_dir.mkdir()
@@ -107,19 +104,19 @@ def test_backup_then_restore_round_trip_loses_nothing(dev_deployment: Deployment
     shutil.copy(backup.with_name(backup.name + ".sha256"), corrupted_dir)
     proc = _restore(dev_deployment, backup_file=str(corrupted), confirm_restore=True)
     assert recap(proc)[dev_deployment.host]["failed"] == 1
-    assert f"checksum mismatch for {corrupted}" in _text(proc)
-    assert "nothing was restored" in _text(proc)
+    assert f"checksum mismatch for {corrupted}" in flat(proc)
+    assert "nothing was restored" in flat(proc)
 
     lonely_dir = tmp_path / "no-checksum"
     lonely_dir.mkdir()
     shutil.copy(backup, lonely_dir)
     proc = _restore(dev_deployment, backup_file=str(lonely_dir / backup.name), confirm_restore=True)
     assert recap(proc)[dev_deployment.host]["failed"] == 1
-    assert f"missing {lonely_dir / backup.name}.sha256" in _text(proc)
+    assert f"missing {lonely_dir / backup.name}.sha256" in flat(proc)
 
     proc = _restore(dev_deployment, "--check", backup_file=str(backup), confirm_restore=True)
     assert proc.returncode == 0, output(proc)[-6000:]
-    text = _text(proc)
+    text = flat(proc)
     assert f"Check mode: verified {backup}" in text, text[-3000:]
     replaced = re.search(r"Would replace in microservices/postgresql-0: databases (.+?); roles (.+?)'", text)
     assert replaced, text[-3000:]
@@ -133,21 +130,17 @@ def test_backup_then_restore_round_trip_loses_nothing(dev_deployment: Deployment
         "exec", *POD, "--", "psql", "-U", "postgres", "-d", "paymentdb", "-c", "SELECT 1 FROM restore_probe_payments",
         check=False).stderr
 
-    blocker = subprocess.Popen(  # pylint: disable=consider-using-with
-        [kubectl_path(), "--kubeconfig", str(dev_deployment.kubeconfig), "exec", *POD, "--", "psql", "-U", "postgres",
-         "-d", "userdb", "-c", "SELECT pg_sleep(600)"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(3)
+    # A session sleeping in userdb, seen in pg_stat_activity before the restore starts: DROP DATABASE ... WITH (FORCE)
+    # must end it rather than wait for it (it would sleep for longer than the restore may take).
+    with SleepingSession(dev_deployment, "postgresql-0", "postgresql", "userdb", seconds=600) as blocker:
         started = time.monotonic()
         proc = _restore(dev_deployment, backup_file=str(backup), confirm_restore=True)
         assert proc.returncode == 0, output(proc)[-6000:]
         assert time.monotonic() - started < 300
-        assert f"Restored {backup}" in _text(proc), _text(proc)[-3000:]
-        assert blocker.wait(timeout=60) != 0
-    finally:
-        if blocker.poll() is None:
-            blocker.kill()
-        blocker.communicate()
+        assert f"Restored {backup}" in flat(proc), flat(proc)[-3000:]
+        assert blocker.sessions() == 0, "the restore left the sleeping session in userdb running"
+        code, stderr = blocker.finish(timeout=60)
+        assert code != 0 and "FATAL:  terminating connection due to administrator command" in stderr, (code, stderr)
 
     assert {database: _fingerprint(dev_deployment, database) for database in TABLES} == probe_data
     owners = {database: _sql_as_owner(dev_deployment, database,

@@ -15,17 +15,13 @@ from typing import Any
 
 import pytest
 
-from .helpers import NAMESPACE, PROD, Deployment, output, recap
+from .helpers import NAMESPACE, PROD, Deployment, flat, output, recap
 
 SOURCE = "postgres-cluster"
 CLONE = f"{SOURCE}-restore"
 OPERATOR_NAMESPACE = "postgres-operator"
+WAL_BUCKET = "microservices-postgres-wal"
 PROBE = "select count(*), md5(coalesce(string_agg(id::text || ':' || note, ',' order by id), '')) from restore_probe"
-
-
-def _text(proc: Any) -> str:
-    """The run's output on one line: the callback wraps long messages over several indented lines."""
-    return " ".join(output(proc).split())
 
 
 def _now() -> str:
@@ -43,6 +39,12 @@ def _psql(deployment: Deployment, cluster: str, sql: str, database: str = "userd
 
 def _clusters(deployment: Deployment) -> set[str]:
     return {c["metadata"]["name"] for c in deployment.kubectl_json("get", "postgresql", "-n", NAMESPACE)["items"]}
+
+
+def _wal_bucket(deployment: Deployment) -> str | None:
+    """wal_s3_bucket in the operator's ConfigMap (None: not set)."""
+    configmap = deployment.kubectl_json("get", "configmap", "postgres-operator", "-n", OPERATOR_NAMESPACE)
+    return (configmap.get("data") or {}).get("wal_s3_bucket")
 
 
 def _set_wal_bucket(deployment: Deployment, bucket: str | None) -> None:
@@ -68,19 +70,25 @@ def _source_state(deployment: Deployment) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def restored(prod_deployment: Deployment) -> Iterator[dict[str, Any]]:
-    """500 rows in userdb.restore_probe of the running cluster, then one restore to now; removed afterwards."""
-    _set_wal_bucket(prod_deployment, "microservices-postgres-wal")
-    _psql(prod_deployment, SOURCE, "create table restore_probe (id int primary key, note text); "
-          "insert into restore_probe select g, md5(g::text) from generate_series(1, 500) g")
-    before = _source_state(prod_deployment)
-    timestamp = _now()
-    proc = _restore(prod_deployment, confirm_restore=True, restore_timestamp=timestamp)
+    """500 rows in userdb.restore_probe of the running cluster, then one restore to now; the clone, the table and
+    the operator's wal_s3_bucket (as found) put back afterwards, also when the setup failed half-way."""
+    previous_bucket = _wal_bucket(prod_deployment)
     try:
+        _set_wal_bucket(prod_deployment, WAL_BUCKET)
+        _psql(prod_deployment, SOURCE, "drop table if exists restore_probe; "
+              "create table restore_probe (id int primary key, note text); "
+              "insert into restore_probe select g, md5(g::text) from generate_series(1, 500) g")
+        before = _source_state(prod_deployment)
+        timestamp = _now()
+        proc = _restore(prod_deployment, confirm_restore=True, restore_timestamp=timestamp)
         yield {"proc": proc, "before": before, "timestamp": timestamp}
     finally:
-        prod_deployment.kubectl("delete", "postgresql", CLONE, "-n", NAMESPACE, "--ignore-not-found", "--wait")
-        _psql(prod_deployment, SOURCE, "drop table restore_probe")
-        _set_wal_bucket(prod_deployment, None)
+        try:
+            prod_deployment.kubectl("delete", "postgresql", CLONE, "-n", NAMESPACE, "--ignore-not-found", "--wait")
+            _psql(prod_deployment, SOURCE, "drop table if exists restore_probe")
+        finally:
+            _set_wal_bucket(prod_deployment, previous_bucket)
+    assert _wal_bucket(prod_deployment) == previous_bucket
 
 
 @PROD
@@ -89,7 +97,7 @@ def test_restore_creates_a_running_clone_with_the_data(prod_deployment: Deployme
     assert proc.returncode == 0, output(proc)[-6000:]
     assert recap(proc)[prod_deployment.host]["failed"] == 0
     assert recap(proc)[prod_deployment.host]["changed"] >= 1
-    text = _text(proc)
+    text = flat(proc)
     assert (f"Restored: postgresql {NAMESPACE}/{CLONE} is a clone of {SOURCE}" in text
             and f"at {restored['timestamp']}, Running with 1 Ready pod(s)." in text), text[-4000:]
     assert f"Master Service: {CLONE}.{NAMESPACE}.svc:5432" in text
@@ -114,13 +122,14 @@ def test_restore_creates_a_running_clone_with_the_data(prod_deployment: Deployme
     # The clone's own credentials (no secret reaches the output).
     secret = prod_deployment.kubectl_json("get", "secret", f"userservice.{CLONE}.credentials.postgresql.acid.zalan.do",
                                           "-n", NAMESPACE)
-    assert base64.b64decode(secret["data"]["password"]).decode() not in text
+    password = base64.b64decode(secret["data"]["password"]).decode()
+    assert password not in text and password not in output(proc)
 
 
 @PROD
 def test_running_cluster_is_untouched(prod_deployment: Deployment, restored: dict[str, Any]) -> None:
     assert _source_state(prod_deployment) == restored["before"]
-    text = _text(restored["proc"])
+    text = flat(restored["proc"])
     generation = restored["before"]["postgresql"][1]
     assert f"{SOURCE} was not touched: its postgresql resource is at generation {generation}, as before the restore." \
         in text
@@ -135,7 +144,7 @@ def test_second_run_changes_nothing(prod_deployment: Deployment, restored: dict[
     proc = _restore(prod_deployment, confirm_restore=True, restore_timestamp=restored["timestamp"])
     assert proc.returncode == 0, output(proc)[-6000:]
     assert recap(proc)[prod_deployment.host]["changed"] == 0
-    assert f"Already restored: postgresql {NAMESPACE}/{CLONE} is a clone of {SOURCE}" in _text(proc)
+    assert f"Already restored: postgresql {NAMESPACE}/{CLONE} is a clone of {SOURCE}" in flat(proc)
 
 
 @PROD
@@ -145,7 +154,7 @@ def test_another_restore_under_the_same_name_is_refused(prod_deployment: Deploym
     proc = _restore(prod_deployment, confirm_restore=True, restore_timestamp=_now())
     assert proc.returncode == 2
     assert (f"restore_cluster '{CLONE}' already exists in {NAMESPACE} and is a clone of {SOURCE} at "
-            f"{restored['timestamp']}, not of {SOURCE} at ") in _text(proc)
+            f"{restored['timestamp']}, not of {SOURCE} at ") in flat(proc)
     clone_after = prod_deployment.kubectl_json("get", "postgresql", CLONE, "-n", NAMESPACE)["metadata"]
     assert clone_after["resourceVersion"] == clone_before["resourceVersion"]
 
@@ -158,7 +167,7 @@ def test_check_mode_creates_nothing(prod_deployment: Deployment, restored: dict[
     assert recap(proc)[prod_deployment.host]["changed"] == 1
     assert (f"Check mode: a real run would create postgresql {NAMESPACE}/postgres-cluster-check (2 instance(s), "
             "PostgreSQL 17, volume 50Gi, databases userdb, paymentdb, settlementdb, partnerdb, accountingdb) as a "
-            f"clone of {SOURCE}") in _text(proc)
+            f"clone of {SOURCE}") in flat(proc)
     assert _clusters(prod_deployment) == {SOURCE, CLONE}
     assert _source_state(prod_deployment)["postgresql"] == restored["before"]["postgresql"]
 
@@ -184,19 +193,20 @@ def test_bad_inputs_are_refused_before_anything(prod_deployment: Deployment, res
                                                 extra_vars: dict[str, Any], message: str) -> None:
     proc = _restore(prod_deployment, **extra_vars)
     assert proc.returncode == 2, output(proc)[-4000:]
-    assert message in _text(proc)
+    assert message in flat(proc)
     assert _clusters(prod_deployment) == {SOURCE, CLONE}
 
 
 @PROD
 def test_restore_without_a_wal_archive_is_refused(prod_deployment: Deployment, restored: dict[str, Any]) -> None:
+    assert _wal_bucket(prod_deployment) == WAL_BUCKET  # as the fixture set it
     _set_wal_bucket(prod_deployment, None)
     try:
         proc = _restore(prod_deployment, confirm_restore=True, restore_timestamp=_now(), restore_cluster="no-wal")
     finally:
-        _set_wal_bucket(prod_deployment, "microservices-postgres-wal")
+        _set_wal_bucket(prod_deployment, WAL_BUCKET)
     assert proc.returncode == 2
     assert (f"WAL archiving is not configured, so there is no archive to restore {SOURCE} from: the operator's "
             f"ConfigMap {OPERATOR_NAMESPACE}/postgres-operator sets none of wal_s3_bucket, wal_gs_bucket, "
-            "wal_az_storage_account.") in _text(proc)
+            "wal_az_storage_account.") in flat(proc)
     assert _clusters(prod_deployment) == {SOURCE, CLONE}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import urllib.parse
 
-from .helpers import DEV, NAMESPACE, PROD, Deployment, output, recap
+from .helpers import DEV, NAMESPACE, PROD, Deployment, flat, output, recap
 
 OWNERS = ["userservice", "paymentservice", "settlementservice", "partnerservice", "accountingservice"]
 
@@ -102,11 +102,11 @@ def test_dev_check_mode_and_refusals_change_nothing(dev_deployment: Deployment) 
     unknown = dev_deployment.run("rotate_password", extra_vars={"service": "orderdb"})
     assert unknown.returncode != 0
     assert ('service "orderdb" is not a service database of dev-postgres (dev); allowed: userdb, paymentdb, '
-            "settlementdb, partnerdb, accountingdb.") in " ".join(output(unknown).split())
+            "settlementdb, partnerdb, accountingdb.") in flat(unknown)
 
     short = dev_deployment.run("rotate_password", extra_vars={"service": "paymentdb", "new_password": "tooShort123"})
     assert short.returncode != 0
-    assert "new_password is shorter than 16 characters" in " ".join(output(short).split())
+    assert "new_password is shorter than 16 characters" in flat(short)
     assert "tooShort123" not in output(short)
 
     pinned_password = "Pinned-In-The-Inventory-42"
@@ -116,7 +116,7 @@ def test_dev_check_mode_and_refusals_change_nothing(dev_deployment: Deployment) 
     pinned = dev_deployment.run("rotate_password", extra_vars={"service": "paymentdb", "postgres_dev_services": services})
     assert pinned.returncode != 0
     assert ("paymentservice's password is set in the inventory (postgres_dev_services[].password); change it there "
-            "and run deploy.yml.") in " ".join(output(pinned).split())
+            "and run deploy.yml.") in flat(pinned)
     assert pinned_password not in output(pinned)
 
     assert resource_versions(dev_deployment) == versions
@@ -136,7 +136,7 @@ def test_prod_rotates_through_the_operator(prod_deployment: Deployment) -> None:
     text = output(proc)
     assert proc.returncode == 0, text[-6000:]
     assert old not in text and new not in text and urllib.parse.quote(new, safe="") not in text
-    assert "PostgreSQL accepts the new password; Secret settlementdb-credentials re-published" in " ".join(text.split())
+    assert "PostgreSQL accepts the new password; Secret settlementdb-credentials re-published" in flat(proc)
     operator_data = secret_data(prod_deployment, operator_secret)
     assert operator_data == {"username": "settlementservice", "password": new}
     published = secret_data(prod_deployment, "settlementdb-credentials")
@@ -172,7 +172,7 @@ def test_prod_check_mode_and_unknown_service_change_nothing(prod_deployment: Dep
     operators = operator_pods(prod_deployment)
 
     check = prod_deployment.run("rotate_password", "--check", extra_vars={"service": "accountingdb"})
-    text = " ".join(output(check).split())
+    text = flat(check)
     assert check.returncode == 0, output(check)[-6000:]
     assert recap(check)[prod_deployment.host]["changed"] == 2
     assert ("Check mode: a real run would restart the operator (pods " + ", ".join(operators) + ")") in text
@@ -180,8 +180,7 @@ def test_prod_check_mode_and_unknown_service_change_nothing(prod_deployment: Dep
 
     unknown = prod_deployment.run("rotate_password", extra_vars={"service": "orderdb"})
     assert unknown.returncode != 0
-    assert 'service "orderdb" is not a service database of prod-postgres (prod); allowed: userdb,' in " ".join(
-        output(unknown).split())
+    assert 'service "orderdb" is not a service database of prod-postgres (prod); allowed: userdb,' in flat(unknown)
 
     assert resource_versions(prod_deployment) == versions
     assert verifiers(prod_deployment, master, container) == stored

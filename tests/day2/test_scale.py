@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from .helpers import DEV, NAMESPACE, PROD, Deployment, output, recap
+from .helpers import DEV, NAMESPACE, PROD, Deployment, flat, output, recap
 
 CLUSTER = "postgres-cluster"
 SELECTOR = f"application=spilo,cluster-name={CLUSTER}"
@@ -34,11 +34,6 @@ def cluster_figures(deployment: Deployment) -> dict:
 
 def scale(deployment: Deployment, instances, *args: str):
     return deployment.run("scale", *args, extra_vars={"instances": instances})
-
-
-def flat(proc) -> str:
-    """The run's output with every run of whitespace made one space (the YAML callback wraps long messages)."""
-    return " ".join(output(proc).split())
 
 
 @PROD

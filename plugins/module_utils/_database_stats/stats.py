@@ -46,10 +46,13 @@ _DATABASES_SQL = (
     "WHERE NOT d.datistemplate{filter}"
 )
 
-# Only client backends count as connections (autovacuum and WAL senders are not the services');
-# the reading session itself is left out so an idle server shows 0. Without pg_read_all_stats the
-# backend_type of other roles' sessions is hidden (null) too: those with a role are counted, since
-# background workers have none.
+# Only client backends count as connections (autovacuum, WAL senders and background workers are not
+# the services'); the reading session itself is left out so an idle server shows 0. Without
+# pg_read_all_stats the backend_type of other roles' sessions is hidden (null), and only pid, datname,
+# usesysid and application_name remain: rows without a role or database (autovacuum launcher,
+# checkpointer...) are left out, the rest are counted as connections in state unknown. Other roles'
+# parallel and logical replication workers have a role and a database too and cannot be told apart
+# from their client backends then, so they are counted as well (the module documents this).
 _ACTIVITY_SQL = (
     "SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("
     "'database', a.datname, 'state', a.state, 'count', a.n)), '[]'::json) "
@@ -115,9 +118,18 @@ def _database(row: Mapping[str, Any], activity: Sequence[Mapping[str, Any]]) -> 
 
 
 def _replica(name: str, rows: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """One expected standby: not streaming without a row; unknown when its WAL sender's columns are hidden.
+
+    Without pg_read_all_stats every column of another role's WAL sender but pid is null, while the
+    application_name (from pg_stat_activity) still matches: the replica is connected, but whether it
+    streams cannot be seen, and saying "not streaming" would be false.
+    """
     row = rows.get(name)
     if row is None:
         return {"name": name, "streaming": False, "state": NOT_STREAMING, "sync_state": None, "client_addr": None,
+                "lag_bytes": None, "replay_lag_seconds": None}
+    if row["state"] is None:
+        return {"name": name, "streaming": None, "state": UNKNOWN_STATE, "sync_state": None, "client_addr": row["client_addr"],
                 "lag_bytes": None, "replay_lag_seconds": None}
     return {"name": name, "streaming": row["state"] == "streaming", "state": row["state"],
             "sync_state": row["sync_state"], "client_addr": row["client_addr"], "lag_bytes": row["lag_bytes"],

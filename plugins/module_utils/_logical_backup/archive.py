@@ -10,6 +10,7 @@ marker, which a dump cut short (pod killed, timeout) never has.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -22,7 +23,7 @@ from typing import Any
 from ansible_collections.microservices.postgres.plugins.module_utils._logical_backup.files import READ_CHUNK
 from ansible_collections.microservices.postgres.plugins.module_utils._logical_backup.script import (
     DumpContents,
-    sql_lines,
+    dump_parts,
 )
 
 DUMP_COMPLETE_MARKER = b"PostgreSQL database cluster dump complete"
@@ -68,7 +69,7 @@ class _HashingFile:
 
 
 class ArchiveWriter:
-    """Writes a gzip archive to a private partial file next to ``target``; ``commit`` renames it into place.
+    """Writes a gzip archive to a private partial file next to ``target``; ``commit`` links it into place.
 
     The partial file is created with mode 0600 (dumps hold password verifiers) and a leading dot, so
     retention and the status playbook never mistake it for a backup.
@@ -96,12 +97,22 @@ class ArchiveWriter:
         return self._hashing.digest.hexdigest()
 
     def commit(self) -> None:
-        os.replace(self.partial, self.target)
+        """Publish the archive under its name, never over an existing file (another run's backup of the same second).
+
+        A hard link fails (FileExistsError) where a rename would silently replace; the partial name is then dropped.
+        """
+        os.link(self.partial, self.target)
+        self.partial.unlink()
 
     def abort(self) -> None:
-        """Leave no partial file behind (a failed dump must not look like a backup, even half of one)."""
-        self._gzip.close()
-        self._raw.close()
+        """Leave no partial file behind (a failed dump must not look like a backup, even half of one).
+
+        Closing can fail again (the disk that stopped the dump is still full); that must neither hide the
+        first error nor keep the partial file, which holds password verifiers.
+        """
+        for close in (self._gzip.close, self._raw.close):
+            with contextlib.suppress(OSError, ValueError):
+                close()
         self.partial.unlink(missing_ok=True)
 
 
@@ -114,11 +125,10 @@ def inspect_archive(path: Path) -> ArchiveInfo:
         with path.open("rb") as raw:
             hashing = _HashingFile(raw)
             with gzip.GzipFile(fileobj=hashing, mode="rb") as dump:
-                for line, is_sql in sql_lines(dump):
+                for line, part in dump_parts(dump):
                     dump_size += len(line)
                     tail = (tail + line)[-_TAIL_KEPT:]
-                    if is_sql:
-                        contents.scan(line)
+                    contents.scan(line, part)
             while hashing.read(READ_CHUNK):
                 pass
     except (OSError, EOFError, zlib.error) as exc:

@@ -20,10 +20,14 @@ from ansible_collections.microservices.postgres.plugins.module_utils._logical_ba
     ArchiveWriter,
     inspect_archive,
 )
-from ansible_collections.microservices.postgres.plugins.module_utils._logical_backup.files import write_checksum
+from ansible_collections.microservices.postgres.plugins.module_utils._logical_backup.files import (
+    BackupFileError,
+    write_checksum,
+)
 from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.kubernetes_exec import (
     StreamResult,
 )
+from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.transport import redact
 
 Streamer = Callable[[Sequence[str], Iterable[bytes], Callable[[bytes], None]], StreamResult]
 """Runs argv in the pod, feeding it stdin chunks and handing over stdout chunks (KubernetesPodExec.stream_bytes)."""
@@ -53,7 +57,11 @@ def dump_command(login_user: str) -> list[str]:
 
 
 def take_backup(stream: Streamer, target: Path, login_user: str) -> BackupResult:
-    """Dump the whole server into ``target`` (a new file) and its checksum file, verified readable."""
+    """Dump the whole server into ``target`` (a new file) and its checksum file, verified readable.
+
+    Both files are published without replacing anything (see ArchiveWriter.commit and write_checksum),
+    so a second run in the same second fails instead of overwriting the first one's backup.
+    """
     if target.exists():
         raise DumpError(f"{target} already exists; backups are never overwritten")
     writer = ArchiveWriter(target)
@@ -62,22 +70,33 @@ def take_backup(stream: Streamer, target: Path, login_user: str) -> BackupResult
         outcome = stream(dump_command(login_user), (), writer.write)
         if outcome.rc != 0:
             raise DumpError(f"pg_dumpall in pod {outcome.pod!r} exited with code {outcome.rc}: "
-                            f"{outcome.stderr.strip() or 'no error output'}")
+                            f"{redact(outcome.stderr.strip()) or 'no error output'}")
         digest = writer.close()
         info = inspect_archive(writer.partial)
         if info.sha256 != digest:
             raise DumpError(f"{writer.partial} changed while it was verified (SHA-256 {info.sha256}, written {digest})")
-        written = write_checksum(target, digest)
-        try:
-            writer.commit()
-        except OSError:
-            written.unlink(missing_ok=True)
-            raise
+        written = _publish(writer, digest)
         committed = True
     except ArchiveError as exc:
         raise DumpError(f"the dump did not verify: {exc}") from None
+    except BackupFileError as exc:
+        raise DumpError(str(exc)) from None
     finally:
         if not committed:
             writer.abort()
     return BackupResult(path=target, checksum_path=written, sha256=digest, size=info.size, dump_size=info.dump_size,
                         databases=info.databases, roles=info.roles, pod=outcome.pod)
+
+
+def _publish(writer: ArchiveWriter, digest: str) -> Path:
+    """Checksum file first, then the archive, so a listed backup always has one; the checksum goes if the archive cannot."""
+    written = write_checksum(writer.target, digest)
+    try:
+        writer.commit()
+    except FileExistsError:
+        written.unlink(missing_ok=True)
+        raise DumpError(f"{writer.target} already exists; backups are never overwritten") from None
+    except BaseException:
+        written.unlink(missing_ok=True)
+        raise
+    return written

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -81,13 +82,21 @@ def sha256_of(path: Path) -> str:
 
 
 def write_checksum(backup: Path, hexdigest: str) -> Path:
-    """Write ``<hex>  <basename>`` to the backup's checksum file, mode 0600, atomically."""
+    """Write ``<hex>  <basename>`` to the backup's new checksum file, mode 0600, atomically.
+
+    The temporary file has a unique name (mkstemp) and is published with a hard link, which fails
+    where one exists: two runs in the same second never write into or over each other's files.
+    """
     target = checksum_path(backup)
-    partial = target.with_name(f".{target.name}.partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(f"{hexdigest}  {backup.name}\n")
-    os.replace(partial, target)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"{hexdigest}  {backup.name}\n")
+        os.link(name, target)
+    except FileExistsError:
+        raise BackupFileError(f"{target} already exists; backups are never overwritten") from None
+    finally:
+        os.unlink(name)
     return target
 
 

@@ -38,13 +38,18 @@ from ansible_collections.microservices.postgres.plugins.module_utils._logical_ba
 )
 from ansible_collections.microservices.postgres.plugins.module_utils._logical_backup.script import (
     CREATE_ROLE,
+    CREATION,
     DROP_DATABASE,
     DROP_ROLE,
-    sql_lines,
+    GLOBALS,
+    dump_parts,
     unquote,
 )
+from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.transport import redact
 
 STDIN_CHUNK = 256 * 1024
+PARTIAL_RESTORE = ("The restore stopped there: databases and roles of the backup may already have been dropped or replaced "
+                   "up to that point. Fix the cause and run the restore of this backup again; it replaces everything it holds.")
 _END_OF_SCRIPT = b"\\q\n"
 
 
@@ -71,20 +76,25 @@ def restore_command(login_user: str) -> list[str]:
 
 
 def rewrite_for_restore(lines: Iterable[bytes], login_user: str) -> Iterator[bytes]:
-    """The dump's lines with the known conflicts of replaying it into a live server resolved (see above)."""
-    for line, is_sql in sql_lines(lines):
-        if not is_sql:
-            yield line
-            continue
-        drop_database = DROP_DATABASE.match(line)
-        if drop_database:
-            yield line[:-2] + b" WITH (FORCE);\n"
-            continue
-        own_role = DROP_ROLE.match(line) or CREATE_ROLE.match(line)
-        if own_role and unquote(own_role.group(1)) == login_user:
-            yield b"-- kept the role running the restore: " + line
-            continue
-        yield line
+    """The dump's lines with the known conflicts of replaying it into a live server resolved (see above).
+
+    Only pg_dumpall's own lines are touched (script.dump_parts): the same text inside a function body,
+    a string or table data passes unchanged.
+    """
+    for line, part in dump_parts(lines):
+        yield _rewritten(line, part, login_user)
+
+
+def _rewritten(line: bytes, part: str, login_user: str) -> bytes:
+    """One line as it is replayed: DROP DATABASE forced, the restoring role's DROP and CREATE commented out."""
+    if part not in (GLOBALS, CREATION):
+        return line
+    if DROP_DATABASE.match(line):
+        return line[:-2] + b" WITH (FORCE);\n"
+    own_role = (DROP_ROLE.match(line) or CREATE_ROLE.match(line)) if part == GLOBALS else None
+    if own_role and unquote(own_role.group(1)) == login_user:
+        return b"-- kept the role running the restore: " + line
+    return line
 
 
 def _chunks(lines: Iterable[bytes]) -> Iterator[bytes]:
@@ -121,10 +131,9 @@ def restore_backup(stream: Streamer, path: Path, login_user: str) -> RestoreResu
     info = check_backup(path)
     with gzip.open(path, "rb") as dump:
         outcome = stream(restore_command(login_user), _chunks(rewrite_for_restore(dump, login_user)), _discard)
-    messages = [line for line in outcome.stderr.splitlines() if line.strip()]
+    messages = [redact(line) for line in outcome.stderr.splitlines() if line.strip()]
     if outcome.rc != 0:
         errors = [line for line in messages if "ERROR:" in line or "FATAL:" in line or "error:" in line] or messages
-        raise RestoreError(f"psql in pod {outcome.pod!r} stopped with exit code {outcome.rc}: {' '.join(errors[-3:])}"
-                           f"; the restore stopped there, databases replaced before that point stay as restored",
-                           started=True)
+        raise RestoreError(f"psql in pod {outcome.pod!r} stopped with exit code {outcome.rc}: {' '.join(errors[-3:])}. "
+                           f"{PARTIAL_RESTORE}", started=True)
     return RestoreResult(archive=info, pod=outcome.pod, messages=messages)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Iterable, Sequence
 
 from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.psql import ExecResult
@@ -176,52 +177,193 @@ class KubernetesPodExec:
                      on_stdout: Callable[[bytes], None]) -> StreamResult:
         """Run argv feeding it ``stdin`` chunk by chunk and handing every stdout chunk to ``on_stdout``.
 
-        Nothing is held in memory beyond one websocket frame, so dumps and restores of any size
-        pass through; the text mode of ``__call__`` would decode (and could mangle) the bytes.
-        stdout is drained between stdin chunks so neither side of the pipe can stall the other.
+        Memory stays bounded by one stdin chunk plus what the websocket client buffers between two
+        pumps (it joins the frames that are already available), so dumps and restores of any size pass
+        through; the text mode of ``__call__`` would decode (and could mangle) the bytes. stdout is
+        drained between stdin chunks so neither side of the pipe can stall the other. When the process
+        exits before reading all its input (psql with ON_ERROR_STOP), feeding stops and its exit code
+        and stderr are collected as usual. Failures after the pod was resolved raise StreamError,
+        which says whether any input reached the process.
         """
         pod = self._resolve_pod()
         session = self._open_session(pod, argv, binary=True)
-        stderr = bytearray()
-        deadline = time.monotonic() + self._target.exec_timeout
-
-        def pump(timeout: float) -> None:
-            if time.monotonic() > deadline:
-                raise TransportError(f"{argv[0]} in pod {pod!r} did not finish within {self._target.exec_timeout} s")
-            session.update(timeout=timeout)
-            chunk = session.read_stdout(timeout=0)
-            if chunk:
-                on_stdout(chunk)
-            stderr.extend(session.read_stderr(timeout=0) or b"")
-            del stderr[:-STDERR_KEPT]
-
+        run = _StreamRun(session, f"{argv[0]} in pod {pod!r}", self._target.exec_timeout, on_stdout)
         try:
-            for chunk in stdin:
-                session.write_stdin(chunk)
-                pump(0)
-            session.close_channel(0)
-            while session.is_open():
-                pump(1)
-            pump(0)
-            rc = session.returncode
+            run.feed(stdin)
+            run.drain()
+            rc = _exit_code(session, run.what, run.stderr_text())
+        except TransportError as exc:
+            raise StreamError(exc.message, input_sent=run.input_sent) from None
         finally:
             session.close()
-        return StreamResult(rc=rc if rc is not None else 1, stderr=stderr.decode("utf-8", "replace"), pod=pod)
+        return StreamResult(rc=rc, stderr=run.stderr_text(), pod=pod)
 
     def _communicate(self, session: Any, stdin: str, pod: str) -> ExecResult:
         """Send the script, then collect output until the process exits or the timeout passes."""
-        session.write_stdin(stdin)
-        session.close_channel(0)
+        what = f"psql in pod {pod!r}"
+        deadline = time.monotonic() + self._target.exec_timeout
+        if _send(session, deadline, partial(session.write_stdin, stdin)):
+            _send(session, deadline, partial(_end_stdin, session))
         stdout: list[str] = []
         stderr: list[str] = []
-        deadline = time.monotonic() + self._target.exec_timeout
         while session.is_open():
             if time.monotonic() > deadline:
-                raise TransportError(f"psql in pod {pod!r} did not finish within {self._target.exec_timeout} s")
-            session.update(timeout=1)
-            stdout.append(session.read_stdout(timeout=0) or "")
-            stderr.append(session.read_stderr(timeout=0) or "")
-        stdout.append(session.read_stdout(timeout=0) or "")
-        stderr.append(session.read_stderr(timeout=0) or "")
-        rc = session.returncode
-        return ExecResult(rc=rc if rc is not None else 1, stdout="".join(stdout), stderr="".join(stderr))
+                raise TransportError(f"{what} did not finish within {self._target.exec_timeout} s")
+            _update(session, 1)
+            stdout.append(_read(session, session.read_stdout) or "")
+            stderr.append(_read(session, session.read_stderr) or "")
+        stdout.append(_read(session, session.read_stdout) or "")
+        stderr.append(_read(session, session.read_stderr) or "")
+        rc = _exit_code(session, what, "".join(stderr)[-STDERR_KEPT:])
+        return ExecResult(rc=rc, stdout="".join(stdout), stderr="".join(stderr))
+
+
+class StreamError(TransportError):
+    """A streamed command failed inside its session; ``input_sent`` tells whether any stdin byte was written.
+
+    A restore whose input never left the controller changed nothing, and must not say it may have.
+    """
+
+    def __init__(self, message: str, input_sent: bool) -> None:
+        super().__init__(message)
+        self.input_sent = input_sent
+
+
+class _StreamRun:
+    """One byte-streamed exec in progress: feeds stdin, pumps stdout and keeps the tail of stderr."""
+
+    def __init__(self, session: Any, what: str, exec_timeout: int, on_stdout: Callable[[bytes], None]) -> None:
+        self.session = session
+        self.what = what
+        self.exec_timeout = exec_timeout
+        self.deadline = time.monotonic() + exec_timeout
+        self.on_stdout = on_stdout
+        self.stderr = bytearray()
+        self.input_sent = False
+
+    def feed(self, stdin: Iterable[bytes]) -> None:
+        """Write every chunk, pumping output in between; stop early once the process no longer reads.
+
+        A write to a session the API server already closed raises (broken pipe, reset, closed
+        websocket): that is the process having exited, which draining then reports properly. Only the
+        sends are guarded so: an error reading the input or handling the output is not the process's.
+        """
+        for chunk in stdin:
+            if not self.pump(0) or not self.session.is_open():
+                return
+            self.input_sent = True
+            if not _send(self.session, self.deadline, partial(self.session.write_stdin, chunk)):
+                return
+        _send(self.session, self.deadline, partial(_end_stdin, self.session))
+
+    def drain(self) -> None:
+        """Pump until the process has exited and the server closed the session, or the deadline passes."""
+        while self.session.is_open():
+            if not self.pump(1):
+                return
+        self.pump(0)
+
+    def pump(self, timeout: float) -> bool:
+        """Move what has arrived to ``on_stdout`` and the stderr tail; False once the connection is lost."""
+        if time.monotonic() > self.deadline:
+            raise TransportError(f"{self.what} did not finish within {self.exec_timeout} s")
+        alive = _update(self.session, timeout)
+        chunk = _read(self.session, self.session.read_stdout)
+        if chunk:
+            self.on_stdout(chunk)
+        self.stderr.extend(_read(self.session, self.session.read_stderr) or b"")
+        del self.stderr[:-STDERR_KEPT]
+        return alive
+
+    def stderr_text(self) -> str:
+        return self.stderr.decode("utf-8", "replace")
+
+
+_ERROR_CHANNEL = 3
+"""The exec protocol's status channel: the process's exit status, or why it could not be started."""
+
+
+def _session_errors() -> tuple[type[BaseException], ...]:
+    """What using a session the server closed raises: the socket's OSError family and websocket-client's own."""
+    from websocket import WebSocketException  # pylint: disable=import-outside-toplevel
+
+    return (OSError, WebSocketException)
+
+
+def _update(session: Any, timeout: float) -> bool:
+    """Read the frames that have arrived; False when the connection broke without a close frame.
+
+    The session is then closed on our side, so that its buffered channels (the status among them)
+    can still be read and ``is_open`` stops reporting a connection that is gone.
+    """
+    try:
+        session.update(timeout=timeout)
+    except _session_errors():
+        session.close()
+        return False
+    return True
+
+
+def _read(session: Any, read: Callable[..., Any]) -> Any:
+    """What a channel holds. The client updates inside a read when the channel is empty, so the read can
+    meet a lost connection too: the session is then closed and the buffer read again, without updating."""
+    try:
+        return read(timeout=0)
+    except _session_errors():
+        session.close()
+        return read(timeout=0)
+
+
+def _send(session: Any, deadline: float, send: Callable[[], None]) -> bool:
+    """Send within the time left; False when the server already closed the session (the process exited).
+
+    The websocket send blocks while the pod does not read, so its socket timeout is set to what is left
+    of exec_timeout: a stalled peer cannot outlast it (the timeout then reads as a closed session, and
+    draining reports the deadline).
+    """
+    try:
+        sock = getattr(session, "sock", None)
+        if sock is not None and hasattr(sock, "settimeout"):
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        send()
+    except _session_errors():
+        return False
+    return True
+
+
+def _end_stdin(session: Any) -> None:
+    """Close the process's stdin where the client can (close_channel, kubernetes >= 36, v5 protocol).
+
+    Without it the input still ends: every script sent ends with psql's ``\\q``, and pg_dumpall reads none.
+    """
+    close_channel = getattr(session, "close_channel", None)
+    if close_channel is not None:
+        close_channel(0)
+
+
+def _error_channel_text(session: Any) -> str:
+    """The status channel as text (its Status ``message`` when it is one), read without consuming it."""
+    raw = session.peek_channel(_ERROR_CHANNEL, timeout=0) or ""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    try:
+        return str(json.loads(text).get("message") or text).strip()
+    except (ValueError, AttributeError):
+        return text.strip()
+
+
+def _exit_code(session: Any, what: str, stderr: str) -> int:
+    """The exit code from the status channel; a status that is not one (exec refused, no status) is an error.
+
+    The client parses the status itself and fails with ValueError/TypeError/KeyError/IndexError when the
+    exec could not start (wrong container, binary not on PATH: the cause is text) or the connection
+    closed without a status; the channel's own text says what happened, so that is what is reported.
+    """
+    from yaml import YAMLError  # pylint: disable=import-outside-toplevel
+
+    status = _error_channel_text(session)
+    try:
+        return int(session.returncode)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, YAMLError) as exc:
+        detail = status or f"the connection closed without an exit status ({type(exc).__name__})"
+        tail = stderr.strip()[-2000:]
+        raise TransportError(f"{what} did not run to an exit status: {detail}" + (f"; stderr: {tail}" if tail else "")) from None

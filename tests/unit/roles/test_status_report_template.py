@@ -101,3 +101,11 @@ def test_dev_backup_found_and_none_found():
                          "in ~/postgres-backups")
     none = render({**dev, "last_backup": {"found": False, "dir": "/srv/b", "pattern": "dev-postgres-*.sql.gz", "dir_exists": False}})
     assert none[-1] == "  none found in /srv/b (dev-postgres-*.sql.gz; the directory does not exist)"
+
+
+def test_a_replica_whose_details_are_hidden_is_reported_as_unknown():
+    hidden = {"name": "postgres-cluster-1", "streaming": None, "state": "unknown", "sync_state": None, "client_addr": None,
+              "lag_bytes": None, "replay_lag_seconds": None}
+    lines = render({**PROD, "server": {**PROD["server"], "current_user": "monitor", "read_all_stats": False}, "replicas": [hidden]})
+    start = lines.index("Replication (lag per replica, from pg_stat_replication on the master):")
+    assert lines[start + 1] == "  postgres-cluster-1: connected, state unknown (read as monitor, which lacks pg_read_all_stats)"

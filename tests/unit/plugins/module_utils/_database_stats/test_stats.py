@@ -112,3 +112,11 @@ def test_replica_without_a_row_is_not_streaming():
     assert missing == {"name": "postgres-cluster-3", "streaming": False, "state": NOT_STREAMING, "sync_state": None,
                        "client_addr": None, "lag_bytes": None, "replay_lag_seconds": None}
     assert shape(rows(), replicas=[])["replicas"] == []
+
+
+def test_replica_whose_wal_sender_is_hidden_is_unknown_not_stopped():
+    hidden = [{"application_name": "postgres-cluster-1", "client_addr": None, "state": None, "sync_state": None,
+               "lag_bytes": None, "replay_lag_seconds": None}]
+    (replica,) = shape(rows(replication=hidden), replicas=["postgres-cluster-1"])["replicas"]
+    assert replica == {"name": "postgres-cluster-1", "streaming": None, "state": UNKNOWN_STATE, "sync_state": None,
+                       "client_addr": None, "lag_bytes": None, "replay_lag_seconds": None}

@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.microservices.postgres.plugins.module_utils._logical_backup.archive import (
     ArchiveError,
+    ArchiveWriter,
     inspect_archive,
 )
 from ansible_collections.microservices.postgres.plugins.module_utils._logical_backup.dump import (
@@ -21,7 +22,9 @@ from ansible_collections.microservices.postgres.plugins.module_utils._logical_ba
 from .fakes import FakeStream
 
 COMPLETE = (b"--\n-- PostgreSQL database cluster dump\n--\n\nCREATE ROLE postgres;\nCREATE ROLE userservice;\n"
+            b"\n--\n-- Database \"userdb\" dump\n--\n\n"
             b"CREATE DATABASE userdb WITH TEMPLATE = template0;\n\\connect userdb\n"
+            b"--\n-- Data for Name: t; Type: TABLE DATA; Schema: public; Owner: postgres\n--\n\n"
             b"COPY public.t (id, v) FROM stdin;\n1\t\xea\xb3\xa0\xea\xb0\x9d \xf0\x9f\x92\xb3\n\\.\n\n"
             b"--\n-- PostgreSQL database cluster dump complete\n--\n\n")
 
@@ -77,3 +80,45 @@ def test_inspect_archive_refuses_a_truncated_or_foreign_file(tmp_path: Path) -> 
     plain.write_bytes(COMPLETE)
     with pytest.raises(ArchiveError, match="is not a readable gzip archive"):
         inspect_archive(plain)
+
+
+class _OtherRunPublishes(FakeStream):
+    """Another run of the same second publishes its files while this dump is streaming."""
+
+    def __init__(self, target: Path, files: dict[str, bytes]) -> None:
+        super().__init__(stdout=[COMPLETE])
+        self.target = target
+        self.files = files
+
+    def __call__(self, argv, stdin, on_stdout):
+        for suffix, content in self.files.items():
+            self.target.with_name(self.target.name + suffix).write_bytes(content)
+        return super().__call__(argv, stdin, on_stdout)
+
+
+@pytest.mark.parametrize("files", [{"": b"theirs"}, {".sha256": b"their checksum\n"}, {"": b"theirs", ".sha256": b"their checksum\n"}])
+def test_a_backup_published_meanwhile_is_neither_overwritten_nor_given_our_checksum(tmp_path: Path, files: dict[str, bytes]) -> None:
+    target = tmp_path / "dev-postgres-20261126T081500Z.sql.gz"
+    with pytest.raises(DumpError, match="already exists; backups are never overwritten"):
+        take_backup(_OtherRunPublishes(target, files), target, "postgres")
+    expected = {target.name + suffix: content for suffix, content in files.items()}
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == expected
+
+
+def test_abort_removes_the_partial_file_even_when_closing_fails_again(tmp_path: Path) -> None:
+    writer = ArchiveWriter(tmp_path / "b.sql.gz")
+    writer.write(b"CREATE ROLE x;\n")
+
+    def disk_full() -> None:
+        raise OSError(28, "No space left on device")
+
+    writer._gzip.close = disk_full  # pylint: disable=protected-access
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pg_dumpall_errors_are_redacted(tmp_path: Path) -> None:
+    stderr = "pg_dumpall: error: query failed near PASSWORD 'SCRAM-SHA-256$4096:c2FsdA==$a2V5:c2VydmVy'\n"
+    with pytest.raises(DumpError) as info:
+        take_backup(FakeStream(rc=1, stderr=stderr), tmp_path / "b.sql.gz", "postgres")
+    assert "SCRAM-SHA-256$" not in str(info.value) and "<redacted>" in str(info.value)

@@ -18,8 +18,8 @@ options:
       - V(kubernetes) runs C(psql) inside the database pod through the Kubernetes exec API, once for the catalog
         read and once for the write batch, with the SQL on stdin. It needs neither Python nor a network path into
         the pod (the official postgres image and Spilo both work). psql connects over the pod's local socket as
-        O(login_user) to O(login_db); O(login_host), O(login_port), O(login_password), O(ssl_mode) and
-        O(connect_timeout) are not used.
+        O(login_user) to O(login_db); O(login_host), O(login_port), O(login_password), O(ssl_mode),
+        O(ssl_rootcert) and O(connect_timeout) are not used.
     type: str
     choices: [direct, kubernetes]
     default: direct
@@ -59,9 +59,20 @@ options:
     description:
       - libpq C(sslmode) of the connection.
       - Falls back to the E(PGSSLMODE) environment variable.
+      - When neither is set, V(verify-full) for a remote O(login_host) (TLS required, the certificate checked
+        against O(ssl_rootcert) and the host name), and V(prefer) for a Unix socket (empty O(login_host) or a
+        directory) or a loopback address (V(localhost), C(127.0.0.0/8), V(::1)), where no network is crossed.
+      - A certificate that does not verify fails the task with a message naming the host and what to set
+        (O(ssl_rootcert), or a host name the certificate holds); nothing is changed.
     type: str
-    default: prefer
     choices: [disable, allow, prefer, require, verify-ca, verify-full]
+  ssl_rootcert:
+    description:
+      - Path of the CA certificate(s) that must have signed the server's certificate, for example the C(ca.crt)
+        of a published connection Secret written to a file. Used with O(ssl_mode=verify-ca) and
+        O(ssl_mode=verify-full).
+      - Falls back to the E(PGSSLROOTCERT) environment variable, then to libpq's default C(~/.postgresql/root.crt).
+    type: path
   connect_timeout:
     description:
       - Seconds to wait for each connection to be established.

@@ -32,8 +32,9 @@ CONNECTION_ARGUMENT_SPEC = dict(
     login_user=dict(type="str", default="postgres", fallback=(env_fallback, ["PGUSER"])),
     login_password=dict(type="str", no_log=True, fallback=(env_fallback, ["PGPASSWORD"])),
     login_db=dict(type="str", default="postgres", fallback=(env_fallback, ["PGDATABASE"])),
-    ssl_mode=dict(type="str", default="prefer", fallback=(env_fallback, ["PGSSLMODE"]),
+    ssl_mode=dict(type="str", fallback=(env_fallback, ["PGSSLMODE"]),
                   choices=["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]),
+    ssl_rootcert=dict(type="path", fallback=(env_fallback, ["PGSSLROOTCERT"])),
     connect_timeout=dict(type="int", default=10),
     namespace=dict(type="str"),
     pod=dict(type="str"),
@@ -81,4 +82,5 @@ def open_transport(params: dict[str, Any]) -> Transport:
         login_db=params["login_db"],
         ssl_mode=params["ssl_mode"],
         connect_timeout=params["connect_timeout"],
+        ssl_rootcert=params["ssl_rootcert"],
     ))

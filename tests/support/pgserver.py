@@ -26,7 +26,7 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 SUPPORTED_VERSIONS = (15, 18)
 UNPRIVILEGED_USER = "postgres"
@@ -165,13 +165,27 @@ class PgServer:
         port: int | None = None,
         log_statements: bool = True,
         settings: dict[str, str] | None = None,
+        *,
+        local_auth: str = "trust",
+        private: bool = False,
+        hba: Sequence[str] | None = None,
+        tls_files: tuple[Path, Path] | None = None,
     ) -> None:
+        """``local_auth``: initdb's method for Unix-socket logins (``trust`` lets every local user in
+        as any role; the demo uses ``scram-sha-256``). ``private``: base and socket folders are created
+        0700 and the socket 0700, so no other local user can even reach the server's files.
+        ``hba``: lines that replace initdb's pg_hba.conf (e.g. ``hostssl`` only). ``tls_files``:
+        (certificate, key) PEM files the server presents with ``ssl = on``."""
         self.version = version
         self._owns_base_dir = base_dir is None
         self.base_dir = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix=f"pg{version}-"))
         self.port = port or free_port()
         self.log_statements = log_statements
         self.settings = settings or {}
+        self.local_auth = local_auth
+        self.private = private
+        self.hba = list(hba) if hba is not None else None
+        self.tls_files = tls_files
         self.info: ServerInfo | None = None
 
     @property
@@ -191,13 +205,21 @@ class PgServer:
             argv = ["runuser", "-u", UNPRIVILEGED_USER, "--", *argv]
         return subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
 
-    def _prepare_base_dir(self) -> None:
-        self.base_dir.mkdir(parents=True, exist_ok=True)
-        self.socket_dir.mkdir(exist_ok=True)
+    def _give_to_owner(self, path: Path) -> None:
         if _runs_as_root():
             owner = pwd.getpwnam(UNPRIVILEGED_USER)
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+
+    def _prepare_base_dir(self) -> None:
+        mode = 0o700 if self.private else 0o777
+        self.base_dir.mkdir(parents=True, exist_ok=True, mode=mode)
+        self.socket_dir.mkdir(exist_ok=True, mode=mode)
+        if self.private:
             for path in (self.base_dir, self.socket_dir):
-                os.chown(path, owner.pw_uid, owner.pw_gid)
+                os.chmod(path, 0o700)
+        if _runs_as_root():
+            for path in (self.base_dir, self.socket_dir):
+                self._give_to_owner(path)
             for parent in self.base_dir.resolve().parents:
                 if parent == Path("/"):
                     break
@@ -224,7 +246,7 @@ class PgServer:
                 "-D", str(self.data_dir),
                 "-U", SUPERUSER,
                 "--pwfile", str(pwfile),
-                "--auth-local=trust",
+                f"--auth-local={self.local_auth}",
                 "--auth-host=scram-sha-256",
                 "--encoding=UTF8",
                 "--locale=C.UTF-8",
@@ -244,8 +266,12 @@ class PgServer:
             "max_connections": "100",
             "log_line_prefix": "%m [%p] %u@%d ",
             **({"log_statement": "all"} if self.log_statements else {}),
+            **({"unix_socket_permissions": "0700"} if self.private else {}),
+            **self._tls_settings(),
             **self.settings,
         }
+        if self.hba is not None:
+            self._write_owned(self.data_dir / "pg_hba.conf", "".join(line + "\n" for line in self.hba).encode())
         with open(self.data_dir / "postgresql.auto.conf", "a", encoding="utf-8") as conf:
             for key, value in options.items():
                 conf.write(f"{key} = '{value}'\n")
@@ -269,6 +295,23 @@ class PgServer:
         (self.base_dir / "server.json").write_text(json.dumps(asdict(self.info)))
         os.chmod(self.base_dir / "server.json", 0o600)
         return self.info
+
+    def _write_owned(self, path: Path, content: bytes) -> None:
+        """A file of the server's owner, created 0600 (keys and pg_hba.conf are nobody else's business)."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        self._give_to_owner(path)
+
+    def _tls_settings(self) -> dict[str, str]:
+        """Copy the certificate and key into the data directory (owner-only) and turn ssl on."""
+        if self.tls_files is None:
+            return {}
+        cert, key = (Path(path) for path in self.tls_files)
+        self._write_owned(self.data_dir / "server.crt", cert.read_bytes())
+        self._write_owned(self.data_dir / "server.key", key.read_bytes())
+        return {"ssl": "on", "ssl_cert_file": str(self.data_dir / "server.crt"),
+                "ssl_key_file": str(self.data_dir / "server.key")}
 
     def stop(self, remove: bool = True) -> None:
         bindir = Path(self.info.bindir) if self.info else bindir_for(self.version)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -17,19 +18,56 @@ from ansible_collections.microservices.postgres.plugins.module_utils._service_da
 )
 
 APPLICATION_NAME = "microservices.postgres"
+REMOTE_SSL_MODE = "verify-full"
+LOCAL_SSL_MODE = "prefer"
+_VERIFYING_MODES = ("verify-ca", "verify-full")
+
+
+def is_local_host(host: str) -> bool:
+    """Whether every host of a libpq host list stays on this machine (socket or loopback).
+
+    Traffic to a Unix socket or a loopback address never crosses a network, so it is the one
+    place where an unverified connection is the sensible default; anything else gets verify-full.
+    """
+    for name in (host or "").split(","):
+        name = name.strip()
+        if not name or name.startswith(("/", "@")) or name.lower() == "localhost":
+            continue
+        try:
+            if ipaddress.ip_address(name.strip("[]")).is_loopback:
+                continue
+        except ValueError:
+            return False
+        return False
+    return True
+
+
+def default_ssl_mode(host: str) -> str:
+    """libpq sslmode when none is given: verify-full for remote hosts, prefer for local ones."""
+    return LOCAL_SSL_MODE if is_local_host(host) else REMOTE_SSL_MODE
 
 
 @dataclass(frozen=True)
 class ConnectionParams:
-    """libpq connection settings; an empty host means libpq's default (the local socket)."""
+    """libpq connection settings; an empty host means libpq's default (the local socket).
+
+    ``ssl_mode`` None means :func:`default_ssl_mode` of the host; ``ssl_rootcert`` None leaves
+    libpq's own default (``~/.postgresql/root.crt``).
+    """
 
     host: str = ""
     port: int = 5432
     user: str = "postgres"
     password: str | None = field(default=None, repr=False)
     login_db: str = "postgres"
-    ssl_mode: str = "prefer"
+    ssl_mode: str | None = None
     connect_timeout: int = 10
+    ssl_rootcert: str | None = None
+
+    @property
+    def effective_ssl_mode(self) -> str:
+        """The sslmode actually used: the one given, else the host's default."""
+        return self.ssl_mode or default_ssl_mode(self.host)
 
     def kwargs(self, database: str) -> dict[str, Any]:
         """Keyword arguments for psycopg.connect, leaving unset values to libpq's own defaults."""
@@ -37,7 +75,7 @@ class ConnectionParams:
             "port": self.port,
             "user": self.user,
             "dbname": database,
-            "sslmode": self.ssl_mode,
+            "sslmode": self.effective_ssl_mode,
             "connect_timeout": self.connect_timeout,
             "application_name": APPLICATION_NAME,
         }
@@ -45,7 +83,39 @@ class ConnectionParams:
             params["host"] = self.host
         if self.password is not None:
             params["password"] = self.password
+        if self.ssl_rootcert:
+            params["sslrootcert"] = self.ssl_rootcert
         return params
+
+
+def tls_advice(message: str, params: ConnectionParams) -> str | None:
+    """What to change when a connection failed because of TLS, or None when TLS was not the cause.
+
+    libpq's own words say what went wrong but not which module option fixes it; this names the
+    host, the sslmode in force and the option to set.
+    """
+    lowered = message.lower()
+    host = params.host or "the default socket"
+    mode = params.effective_ssl_mode
+    if "does not match host name" in lowered:
+        return (f"the TLS certificate of {host} does not name {host!r} (ssl_mode={mode}): connect by a name the "
+                "certificate holds (its DNS names or IP addresses, e.g. the Service name rather than an IP), "
+                "or have the server's certificate issued for this name")
+    if "root certificate file" in lowered:
+        return (f"ssl_mode={mode} verifies the certificate of {host}, but no CA file was given: set ssl_rootcert "
+                "(or PGSSLROOTCERT) to the CA that signed the server's certificate (the ca.crt of the "
+                "connection Secret)")
+    if "certificate verify failed" in lowered or ("certificate" in lowered and mode in _VERIFYING_MODES):
+        where = f"CA {params.ssl_rootcert}" if params.ssl_rootcert else "the default CA file (~/.postgresql/root.crt)"
+        return (f"the TLS certificate of {host} is not signed by {where} (ssl_mode={mode}): set ssl_rootcert "
+                "to the CA that signed the server's certificate (the ca.crt of the connection Secret)")
+    if "server does not support ssl" in lowered:
+        return (f"{host} does not serve TLS but ssl_mode={mode} requires it: turn TLS on in the server, or for a "
+                "server on this machine only, set ssl_mode=prefer")
+    if "no encryption" in lowered and "pg_hba.conf" in lowered:
+        return (f"{host} accepts only TLS connections (hostssl) and ssl_mode={mode} did not use TLS: set ssl_mode "
+                "to verify-full with ssl_rootcert")
+    return None
 
 
 def _load_psycopg() -> Any:
@@ -94,9 +164,10 @@ class DirectTransport(Transport):
             except psycopg.Error as exc:
                 message, sqlstate = _describe(exc)
                 where = self._params.host or "the default socket"
+                advice = tls_advice(message, self._params)
                 raise TransportError(
                     f"cannot connect to database {name!r} on {where} port {self._params.port} as "
-                    f"{self._params.user!r}: {message}",
+                    f"{self._params.user!r}: {message}" + (f"; {advice}" if advice else ""),
                     sqlstate=sqlstate,
                 ) from None
         return self._connections[name]

@@ -16,7 +16,8 @@ description:
   - Repairs drift of owner, LOGIN, password, connection limit, CONNECT hardening and missing extensions.
     Encoding or locale that differ on an existing database are an error naming the database; nothing is changed.
   - Passwords are sent only as SCRAM-SHA-256 verifiers computed on the managed host (fresh salt on every change),
-    so the plaintext never reaches the server or its logs.
+    so the plaintext never reaches the server or its logs; the session that sends them first turns the server's
+    statement logging off for itself, so the verifier does not reach the log either (see O(password_log_guard)).
   - Concurrent runs against one server serialise on an advisory lock; a run whose read went stale starts over.
   - Check mode only reads, and returns exactly the statements a real run would execute.
 author:
@@ -117,6 +118,23 @@ options:
       - V(false) leaves PUBLIC's CONNECT unmanaged.
     type: bool
     default: true
+  password_log_guard:
+    description:
+      - Before a password is set, the write session turns off, for itself only, every setting that would write the
+        statement (and so the SCRAM verifier) to the server log or statistics: C(log_statement),
+        C(log_min_duration_statement), C(log_min_duration_sample), C(log_transaction_sample_rate),
+        C(log_min_error_statement), and C(pgaudit.log) and C(pg_stat_statements.track_utility) where those are
+        loaded. Only a superuser may SET them, or on PostgreSQL 15 and later a login granted
+        C(GRANT SET ON PARAMETER log_statement, log_min_duration_statement, ... TO <login>).
+      - V(required) fails before anything is changed when a setting that would record the statement cannot be
+        turned off (the message names the settings and the C(GRANT) that fixes it). Settings already quiet on the
+        server (the defaults, apart from C(log_min_error_statement), which records failing statements) need no
+        privilege.
+      - V(best_effort) turns off what the login may, and goes on with a warning naming what it could not.
+      - Runs that set no password are not affected.
+    type: str
+    choices: [required, best_effort]
+    default: required
 notes:
   - Statements run in autocommit mode (CREATE DATABASE cannot run in a transaction) and stop at the first error;
     the error lists the statements already applied.
@@ -239,6 +257,7 @@ ARGUMENT_SPEC = dict(
     services=dict(type="list", elements="dict", required=True, options=SERVICE_SPEC),
     password_update=dict(type="str", choices=["always", "on_create"], default="always", no_log=False),
     revoke_public_connect=dict(type="bool", default=True),
+    password_log_guard=dict(type="str", choices=["required", "best_effort"], default="required", no_log=False),
     **CONNECTION_ARGUMENT_SPEC,
 )
 
@@ -255,6 +274,7 @@ def main():
         password_update=params["password_update"],
         revoke_public_connect=params["revoke_public_connect"],
         login_db=params["login_db"],
+        password_log_guard=params["password_log_guard"],
     )
     try:
         specs = parse_services(params["services"], options)
@@ -277,6 +297,8 @@ def main():
     finally:
         transport.close()
 
+    for warning in result.pop("warnings"):
+        module.warn(warning)
     diff = result.pop("diff")
     if module._diff:
         result["diff"] = diff

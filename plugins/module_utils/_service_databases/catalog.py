@@ -22,6 +22,13 @@ from ansible_collections.microservices.postgres.plugins.module_utils._service_da
 from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.identifiers import (
     quote_literal,
 )
+from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.quiet_logging import (
+    LoggingState,
+    grants_select,
+    parse_logging,
+    privileges_supported_select,
+    settings_select,
+)
 from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.transport import (
     Query,
     Transport,
@@ -77,6 +84,7 @@ class CatalogState:
     foreign_dependencies: Mapping[str, Sequence[str]] = field(default_factory=dict)
     available_extensions: frozenset[str] = frozenset()
     installed_extensions: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    logging: LoggingState = field(default_factory=LoggingState)
 
 
 def text_array(values: Sequence[str]) -> str:
@@ -198,7 +206,10 @@ def build_queries(specs: Sequence[ServiceSpec], options: Options) -> list[Query]
     queries = [
         _json_query("server", "SELECT pg_catalog.json_build_object('server_version_num', "
                     "current_setting('server_version_num')::int, 'current_user', current_user, "
-                    "'superuser', (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user))"),
+                    "'superuser', (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user), "
+                    f"'logging', ({settings_select(text_array)}))"),
+        _json_query("parameter_privileges", privileges_supported_select()),
+        _json_query("logging_grants", grants_select(text_array), when="parameter_privileges"),
         _json_query("state", f"SELECT pg_catalog.jsonb_build_object('fingerprint', pg_catalog.md5(x.j::text), 'state', x.j) "
                     f"FROM (SELECT {state} AS j) x"),
         _json_query("can_read_authid", "SELECT pg_catalog.to_json("
@@ -267,6 +278,8 @@ def parse_catalog(specs: Sequence[ServiceSpec], results: Mapping[str, Any]) -> C
         foreign_dependencies={name: list(places) for name, places in results["dependencies"].items()},
         available_extensions=frozenset(results["available_extensions"]),
         installed_extensions=installed,
+        logging=parse_logging(results["server"].get("logging"), results.get("logging_grants"),
+                              results["server"].get("superuser") is True, results["server"].get("current_user", "")),
     )
 
 

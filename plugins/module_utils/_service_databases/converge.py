@@ -47,6 +47,7 @@ def _result(plan: Plan, statements: list[str]) -> dict[str, Any]:
         "statements": statements,
         "server_version": plan.server_version,
         "diff": [dict(entry) for entry in plan.diffs],
+        "warnings": list(plan.warnings),
     }
 
 
@@ -66,7 +67,8 @@ def _write_failure(batch: Sequence[Statement], exc: TransportError) -> ConvergeE
 
 
 def converge(specs: Sequence[ServiceSpec], transport: Transport, options: Options, check_mode: bool) -> dict[str, Any]:
-    """Converge the services and return the module result (``diff`` included; drop it outside diff mode).
+    """Converge the services and return the module result (``diff`` included; drop it outside diff mode;
+    ``warnings`` are for the module to pass to ``AnsibleModule.warn``).
 
     Check mode stops after the read and reports the statements a real run would execute.
     A guard failure (SQLSTATE MSP01) means another run changed the named objects between our

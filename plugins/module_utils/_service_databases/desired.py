@@ -52,6 +52,8 @@ class Options:
     password_update: str = "always"
     revoke_public_connect: bool = True
     login_db: str = "postgres"
+    password_log_guard: str = "required"
+    """``required``: refuse to send a password the server would log; ``best_effort``: warn and go on."""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,12 @@ from ansible_collections.microservices.postgres.plugins.module_utils._service_da
     quote_ident,
     quote_literal,
 )
+from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.quiet_logging import (
+    REQUIRED,
+    leak_message,
+    quiet_statements_sql,
+    restore_statements_sql,
+)
 from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.scram import (
     make_verifier,
     verifier_matches,
@@ -92,6 +98,7 @@ class Plan:
     services: tuple[ServiceResult, ...]
     diffs: tuple[dict[str, Any], ...]
     server_version: int
+    warnings: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -117,11 +124,20 @@ class _Draft:
     errors: list[str] = field(default_factory=list)
     before: dict[str, Any] = field(default_factory=dict)
     after: dict[str, Any] = field(default_factory=dict)
+    secret_ids: set[int] = field(default_factory=set)
+    """id() of the statements that carry a verifier (kept out of the server log by _assemble)."""
 
     def add(self, bucket: list[Statement], sql: str, change: str, display: str | None = None,
-            database: str | None = None) -> None:
-        bucket.append(Statement(sql=sql, display=display or sql, service=self.spec.database, database=database))
+            database: str | None = None, secret: bool = False) -> None:
+        statement = Statement(sql=sql, display=display or sql, service=self.spec.database, database=database)
+        bucket.append(statement)
         self.result.changes.append(change)
+        if secret:
+            self.secret_ids.add(id(statement))
+
+    @property
+    def sends_password(self) -> bool:
+        return bool(self.secret_ids)
 
     def error(self, message: str) -> None:
         self.errors.append(f"{self.spec.label}: {message}")
@@ -184,14 +200,14 @@ def _plan_role(draft: _Draft, role: RoleState | None, catalog: CatalogState, opt
         if verifier:
             clause_sql, clause_display = _password_clause(verifier)
             sql, display = sql + clause_sql, display + clause_display
-        draft.add(draft.roles, sql, f"role {spec.owner} created", display)
+        draft.add(draft.roles, sql, f"role {spec.owner} created", display, secret=verifier is not None)
         return before, after
     if not role.login:
         draft.add(draft.roles, f"ALTER ROLE {name} LOGIN", f"role {spec.owner} granted LOGIN")
     if verifier:
         clause_sql, clause_display = _password_clause(verifier)
         draft.add(draft.roles, f"ALTER ROLE {name}{clause_sql}", f"role {spec.owner} password changed",
-                  f"ALTER ROLE {name}{clause_display}")
+                  f"ALTER ROLE {name}{clause_display}", secret=True)
     return before, after
 
 
@@ -398,7 +414,47 @@ def _assemble(drafts: Sequence[_Draft], specs: Sequence[ServiceSpec], catalog: C
         Statement(sql=lock_sql(), display=lock_sql(), service=None, reported=False),
         Statement(sql=guard, display=guard, service=None, reported=False),
     ]
-    return tuple(plumbing + body)
+    secret_ids = set().union(*(draft.secret_ids for draft in drafts))
+    return tuple(plumbing + _quiet_around_secrets(body, secret_ids, catalog))
+
+
+def _quiet_around_secrets(body: Sequence[Statement], secret_ids: set[int], catalog: CatalogState) -> list[Statement]:
+    """Wrap each run of verifier-carrying statements in SETs that turn logging off and RESETs after it.
+
+    Only those statements go unlogged: the rest of the batch stays in the server's audit trail as
+    the server is configured. RESET restores the session's own default (server, database or role
+    setting). All password statements run in the login database's session (role statements have
+    no database), so the SETs apply where they are needed.
+    """
+    quiet = [Statement(sql=sql, display=sql, service=None, reported=False)
+             for sql in quiet_statements_sql(catalog.logging)]
+    restore = [Statement(sql=sql, display=sql, service=None, reported=False)
+               for sql in restore_statements_sql(catalog.logging)]
+    if not quiet:
+        return list(body)
+    wrapped: list[Statement] = []
+    inside = False
+    for statement in body:
+        secret = id(statement) in secret_ids
+        if secret and not inside:
+            wrapped.extend(quiet)
+        elif not secret and inside:
+            wrapped.extend(restore)
+        inside = secret
+        wrapped.append(statement)
+    if inside:
+        wrapped.extend(restore)
+    return wrapped
+
+
+def _password_log_check(drafts: Sequence[_Draft], catalog: CatalogState, options: Options) -> tuple[list[str], list[str]]:
+    """(errors, warnings) about password statements the server would log and the login cannot keep out."""
+    if not any(draft.sends_password for draft in drafts) or not catalog.logging.leaking_names():
+        return [], []
+    message = leak_message(catalog.logging, catalog.server_version)
+    if options.password_log_guard == REQUIRED:
+        return [message + ", or set password_log_guard=best_effort to accept that risk"], []
+    return [], [message + "; going on because password_log_guard=best_effort"]
 
 
 def build_plan(specs: Sequence[ServiceSpec], catalog: CatalogState, options: Options) -> Plan:
@@ -412,6 +468,8 @@ def build_plan(specs: Sequence[ServiceSpec], catalog: CatalogState, options: Opt
             _plan_present(draft, catalog, options)
         drafts.append(draft)
     errors = [message for draft in drafts for message in draft.errors]
+    log_errors, warnings = _password_log_check(drafts, catalog, options)
+    errors += log_errors
     if errors:
         raise PlanError(errors)
     diffs = tuple(
@@ -429,4 +487,5 @@ def build_plan(specs: Sequence[ServiceSpec], catalog: CatalogState, options: Opt
         services=tuple(draft.result for draft in drafts),
         diffs=diffs,
         server_version=catalog.server_version,
+        warnings=tuple(warnings),
     )

@@ -44,6 +44,8 @@ def results(roles: Sequence[dict[str, Any]] = (), databases: Sequence[dict[str, 
         "connections": connections or {},
         "dependencies": dependencies or {},
         "available_extensions": list(available),
+        "parameter_privileges": version >= 150000,
+        "logging_grants": {},
     }
     for name, extensions in (installed or {}).items():
         data[f"db_ready:{name}"] = True

@@ -29,10 +29,11 @@ def test_text_array_quotes_every_element_and_allows_empty():
 def test_fixed_queries_then_one_pair_per_database_with_extensions():
     queries = build_queries(SERVICES, Options())
     assert [q.name for q in queries] == [
-        "server", "state", "can_read_authid", "verifiers", "connections", "dependencies", "available_extensions",
-        "db_ready:userdb", "extensions:userdb",
+        "server", "parameter_privileges", "logging_grants", "state", "can_read_authid", "verifiers", "connections",
+        "dependencies", "available_extensions", "db_ready:userdb", "extensions:userdb",
     ]
     by_name = {q.name: q for q in queries}
+    assert by_name["logging_grants"].when == "parameter_privileges"
     assert by_name["verifiers"].when == "can_read_authid"
     assert by_name["extensions:userdb"].database == "userdb"
     assert by_name["extensions:userdb"].when == "db_ready:userdb"

@@ -109,8 +109,9 @@ def test_secrets_carry_placeholders_only(default_render):
     assert userdb["host"] == "postgresql.microservices.svc.cluster.local"
     assert userdb["port"] == "5432" and userdb["database"] == "userdb" and userdb["username"] == "userservice"
     assert userdb["password"] == PLACEHOLDER
+    assert out.stat().st_mode & 0o777 == 0o700
     for path in out.iterdir():
-        assert path.stat().st_mode & 0o777 == 0o644
+        assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_inventory_passwords_never_reach_the_render_dir(tmp_path):

@@ -8,6 +8,7 @@ Each test function owns one kubesim, so pytest-xdist may run them in parallel.
 from __future__ import annotations
 
 import base64
+import hashlib
 import shutil
 import time
 from pathlib import Path
@@ -170,9 +171,12 @@ def test_failures_end_with_a_clear_message_naming_the_cause(tmp_path: Path) -> N
 
         # ---- an operator that never becomes Available ----------------------------------------------
         started = time.monotonic()
-        never = run_prod(kubeconfig=kubeconfig, manifests_dir=_broken_operator_manifests(tmp_path),
+        broken = _broken_operator_manifests(tmp_path)
+        sums = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in broken.glob("*.yaml")}
+        never = run_prod(kubeconfig=kubeconfig, manifests_dir=broken,
                          extra_vars={"postgres_prod_operator_namespace": "broken-operator",
-                                     "postgres_prod_operator_wait_timeout": 20})
+                                     "postgres_prod_operator_wait_timeout": 20,
+                                     "postgres_prod_operator_manifest_sha256": sums})
         text = " ".join(output(never).split())
         assert never.returncode != 0, text[-4000:]
         assert ("Deployment postgres-operator in namespace broken-operator did not become Available within 20 s"

@@ -1,7 +1,8 @@
 """`make demo` / `make demo-stop`: a throwaway PostgreSQL 15 and the local inventory, end to end.
 
 start: start (or reuse) a PostgreSQL 15 server owned by an unprivileged user on a free loopback
-       port (55432 when free) with its data under .demo/, run
+       port (55432 when free) with its data under .demo/ (folders and socket 0700, password
+       logins only: no trust for other local users), run
        `ansible-playbook playbooks/deploy.yml -i inventories/local` twice with the connection in
        the libpq environment, show the service databases with their owners, and prove that the
        second run changed nothing.
@@ -84,7 +85,7 @@ def forget_server() -> None:
     info = recorded_server()
     target = SERVER_DIR.resolve() if SERVER_DIR.exists() or SERVER_DIR.is_symlink() else None
     if info is not None and target is not None:
-        server = PgServer(info.version, base_dir=target, port=info.port)
+        server = demo_server(target, info.port)
         server.info = info
         server.stop(remove=True)
     elif target is not None:
@@ -94,20 +95,32 @@ def forget_server() -> None:
     ENV_FILE.unlink(missing_ok=True)
 
 
+def demo_server(base_dir: Path, port: int) -> PgServer:
+    """The demo's server: private from the start, and no login without a password.
+
+    Other local users could otherwise reach the socket (initdb's default is trust for local
+    connections: superuser for anyone on the machine) or read the data folder. Here the base and
+    socket folders are created 0700, the socket is 0700, and every login, local or TCP, needs the
+    superuser's password (SCRAM), which only .demo/env (0600) holds.
+    """
+    return PgServer(VERSION, base_dir=base_dir, port=port, local_auth="scram-sha-256", private=True)
+
+
 def start_server() -> ServerInfo:
-    DEMO_DIR.mkdir(exist_ok=True)
+    # 0711: the server's owner may traverse to .demo/pg15 (itself 0700), nobody may list .demo.
+    DEMO_DIR.mkdir(mode=0o711, exist_ok=True)
+    os.chmod(DEMO_DIR, 0o711)
     port = PREFERRED_PORT if port_is_free(PREFERRED_PORT) else free_port()
     if port != PREFERRED_PORT:
         say(f"NOTE: port {PREFERRED_PORT} is busy, using {port}: source .demo/env before running the playbook yourself.")
     if traversable_by_server_owner(DEMO_DIR):
         base_dir = SERVER_DIR
     else:
-        base_dir = Path(tempfile.mkdtemp(prefix="microservices-postgres-demo-"))
-        os.chmod(base_dir, 0o755)
+        base_dir = Path(tempfile.mkdtemp(prefix="microservices-postgres-demo-"))  # 0700, handed to the owner
         SERVER_DIR.symlink_to(base_dir, target_is_directory=True)
         say(f"NOTE: user {UNPRIVILEGED_USER} cannot traverse {REPO_ROOT}'s parent folders, so the data lives in")
         say(f"      {base_dir} and {SERVER_DIR.relative_to(REPO_ROOT)} is a link to it.")
-    server = PgServer(VERSION, base_dir=base_dir, port=port)
+    server = demo_server(base_dir, port)
     info = server.start()
     say(f"==> started PostgreSQL {VERSION} as user {UNPRIVILEGED_USER} on {info.host}:{info.port} "
         f"(data: {Path(info.data_dir)})")
@@ -126,10 +139,13 @@ def ensure_server() -> ServerInfo:
 
 
 def write_env_file(info: ServerInfo) -> None:
+    """Created 0600 (not chmod-ed afterwards): it holds the superuser's password."""
     lines = [f"export {key}={value}" for key, value in info.env().items()]
-    ENV_FILE.write_text("# libpq environment of the `make demo` server (local throwaway credentials)\n"
-                        + "\n".join(lines) + "\n")
-    os.chmod(ENV_FILE, 0o600)
+    ENV_FILE.unlink(missing_ok=True)
+    fd = os.open(ENV_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("# libpq environment of the `make demo` server (local throwaway credentials)\n"
+                     + "\n".join(lines) + "\n")
 
 
 def run_playbook(info: ServerInfo, label: str) -> dict[str, dict[str, int]]:

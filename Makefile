@@ -21,7 +21,7 @@ PG15_BINDIR := /usr/lib/postgresql/15/bin
 # The virtualenv's tools (ansible-*, pytest, ansible-lint) come first, also in the tests' subprocesses.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv collection-link postgresql-15 demo demo-stop test unit integration sanity lint bench clean distclean
+.PHONY: help venv collection-link postgresql-15 localcluster-build demo demo-stop test unit integration sanity lint bench clean distclean
 
 help:
 	@echo "make demo       start a throwaway PostgreSQL 15 and run playbooks/deploy.yml -i inventories/local twice"
@@ -64,6 +64,11 @@ postgresql-15:
 	  echo "WARNING: PostgreSQL 15 binaries are missing ($(PG15_BINDIR)); run: sudo apt-get install postgresql-15" >&2; \
 	fi
 
+# The real test bed's Go components (Kubernetes control plane, kwok, the operator, ...), built
+# once from the Go module proxy into .cache/localcluster, one progress line per component.
+localcluster-build: venv
+	@$(VENV_PY) -m tests.localcluster.build
+
 demo: venv
 	@$(VENV_PY) scripts/demo.py start
 
@@ -71,7 +76,7 @@ demo-stop:
 	@$(firstword $(wildcard $(VENV_PY)) $(PYTHON)) scripts/demo.py stop
 
 # One pytest run over everything; pytest's summary line is the last thing it prints.
-test: venv
+test: venv localcluster-build
 	@$(PYTEST) -n 2 tests
 
 unit: venv

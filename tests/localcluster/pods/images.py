@@ -1,0 +1,76 @@
+"""Which local program stands in for which container image, and how it is reached.
+
+A container's image picks its stand-in; the stand-in says what to run (or nothing), which extra
+folders the container needs, and what a ``kubectl exec`` into it needs to find its server (the
+exec runs on this machine, outside the pod's namespaces, so its psql reaches the pod's server
+through the unix socket folder rather than 127.0.0.1). Images with no stand-in run no process:
+the pod is Running and its log says so, never pretends otherwise.
+"""
+
+from __future__ import annotations
+
+import pwd
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.support.pgserver import bindir_for
+
+ENTRYPOINT = Path(__file__).resolve().parent / "postgres_entrypoint.py"
+POSTGRES_SOCKET_DIR = "/var/run/postgresql"
+_OFFICIAL_POSTGRES = re.compile(r"^(?:docker\.io/)?(?:library/)?postgres:(\d+)")
+_OPERATOR = re.compile(r"(^|/)postgres-operator:")
+
+
+@dataclass
+class StandIn:
+    """What runs for one container; ``argv`` empty means no process."""
+
+    kind: str
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    # host folder -> path in the container, made by the runner in the pod's folder
+    extra_mounts: dict[str, str] = field(default_factory=dict)
+    # what `kubectl exec` into this container gets, and as whom it runs
+    exec_env: dict[str, str] = field(default_factory=dict)
+    uid: int | None = None
+    gid: int | None = None
+    note: str = ""
+
+
+def postgres_major(image: str) -> tuple[int, str]:
+    """The major that runs for a postgres image here, and a note when it is not the one asked for."""
+    match = _OFFICIAL_POSTGRES.match(image)
+    wanted = int(match.group(1)) if match else 15
+    if wanted in (15, 18):
+        return wanted, ""
+    actual = 15 if wanted < 15 else 18
+    return actual, f"image {image} asks for PostgreSQL {wanted}; this machine has 15 and 18 only, so {actual} runs"
+
+
+def stand_in(image: str, container: dict[str, Any], runtime_dir: Path, operator_binary: Path) -> StandIn:
+    """``runtime_dir``: the pod's folder of sockets, which execs as the container user must reach."""
+    if _OFFICIAL_POSTGRES.match(image):
+        major, note = postgres_major(image)
+        bindir = bindir_for(major)
+        account = pwd.getpwnam("postgres")
+        socket_dir = runtime_dir / container["name"]
+        path = f"{bindir}:/usr/local/bin:/usr/bin:/bin"
+        # The container user may not read this checkout, so the entrypoint travels as source text.
+        argv = ["/usr/bin/python3", "-c", ENTRYPOINT.read_text(), *(container.get("command") or [])[1:], *(container.get("args") or [])]
+        return StandIn(
+            kind=f"postgres {major}",
+            argv=argv,
+            env={"PATH": path, "PG_BINDIR": str(bindir)},
+            extra_mounts={str(socket_dir): POSTGRES_SOCKET_DIR},
+            exec_env={"PATH": path, "PGHOST": str(socket_dir)},
+            # initdb and postgres need a passwd entry for their uid (the official image gets one
+            # through nss_wrapper); the machine's `postgres` account stands in for runAsUser.
+            uid=account.pw_uid,
+            gid=account.pw_gid,
+            note=note,
+        )
+    if _OPERATOR.search(image):
+        return StandIn(kind="postgres-operator", argv=[str(operator_binary), *(container.get("args") or [])])
+    return StandIn(kind="none", note=f"no local process stands in for image {image}: the container is Running with no process")

@@ -8,9 +8,12 @@ part for pods is its kubelet API, which runs ``kubectl exec`` as a local process
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
+
+from tests.support.pgserver import PgServerError, bindir_for
 
 from .addresses import KUBELET_PORT, KWOK_POD_CIDR, NODE_IP
 from .binaries import Binaries
@@ -33,6 +36,16 @@ def kwok_source_dir(components: Path) -> Path:
     return Path(out.stdout.strip())
 
 
+def _postgres_bindirs() -> list[Path]:
+    found = []
+    for major in (15, 18):
+        try:
+            found.append(bindir_for(major))
+        except PgServerError:
+            continue
+    return found
+
+
 def _node_manifest(name: str) -> dict:
     return {
         "apiVersion": "v1",
@@ -49,6 +62,25 @@ def _node_manifest(name: str) -> dict:
     }
 
 
+def exec_shims(folder: Path, extra_bindirs: tuple[Path, ...]) -> Path:
+    """A folder with a link to ``pods/exec_shim.py`` named after every program on this machine.
+
+    kwok resolves an exec's program on its own PATH; with this folder first, every name resolves
+    to the shim, which runs the real program inside the container (see exec_shim.py).
+    """
+    shim = Path(__file__).resolve().parent / "pods" / "exec_shim.py"
+    folder.mkdir(parents=True, exist_ok=True)
+    dirs = [Path(p) for p in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")]
+    for directory in [*dirs, *extra_bindirs]:
+        if not directory.is_dir():
+            continue
+        for program in directory.iterdir():
+            link = folder / program.name
+            if not link.exists() and os.access(program, os.X_OK) and not program.is_dir():
+                link.symlink_to(shim)
+    return folder
+
+
 def start_kwok(state: Path, binaries: Binaries, pki: PKI, supervisor: Supervisor, server: str, components: Path, kubectl) -> None:
     """Install kwok's CRDs, register the nodes and start kwok; return once every node is Ready."""
     source = kwok_source_dir(components)
@@ -59,7 +91,9 @@ def start_kwok(state: Path, binaries: Binaries, pki: PKI, supervisor: Supervisor
     client = pki.issue("kwok", "kwok", organizations=("system:masters",))
     serving = pki.issue("kwok-serving", "kwok", server=True, ips=(NODE_IP,), dns_names=NODE_NAMES)
     kubeconfig = write_kubeconfig(state / "kubeconfigs" / "kwok.kubeconfig", server, pki.ca.cert, client)
-    managed = supervisor.start("kwok", [
+    shims = exec_shims(state / "exec-shims", tuple(_postgres_bindirs()))
+    env = {**os.environ, "PATH": f"{shims}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    managed = supervisor.start("kwok", env=env, argv=[
         str(binaries.kwok),
         f"--kubeconfig={kubeconfig}",
         f"--manage-nodes-with-annotation-selector={NODE_ANNOTATION}=fake",

@@ -1,10 +1,9 @@
 """Which local program stands in for which container image, and how it is reached.
 
 A container's image picks its stand-in; the stand-in says what to run (or nothing), which extra
-folders the container needs, and what a ``kubectl exec`` into it needs to find its server (the
-exec runs on this machine, outside the pod's namespaces, so its psql reaches the pod's server
-through the unix socket folder rather than 127.0.0.1). Images with no stand-in run no process:
-the pod is Running and its log says so, never pretends otherwise.
+folders the container needs and, where the image's program needs a passwd entry, as whom it
+runs. Images with no stand-in run no process: the pod is Running and its log says so, never
+pretends otherwise.
 """
 
 from __future__ import annotations
@@ -32,8 +31,6 @@ class StandIn:
     env: dict[str, str] = field(default_factory=dict)
     # host folder -> path in the container, made by the runner in the pod's folder
     extra_mounts: dict[str, str] = field(default_factory=dict)
-    # what `kubectl exec` into this container gets, and as whom it runs
-    exec_env: dict[str, str] = field(default_factory=dict)
     uid: int | None = None
     gid: int | None = None
     note: str = ""
@@ -50,7 +47,7 @@ def postgres_major(image: str) -> tuple[int, str]:
 
 
 def stand_in(image: str, container: dict[str, Any], runtime_dir: Path, operator_binary: Path) -> StandIn:
-    """``runtime_dir``: the pod's folder of sockets, which execs as the container user must reach."""
+    """``runtime_dir``: the pod's folder for sockets (kept out of the state folder's private tree)."""
     if _OFFICIAL_POSTGRES.match(image):
         major, note = postgres_major(image)
         bindir = bindir_for(major)
@@ -64,7 +61,6 @@ def stand_in(image: str, container: dict[str, Any], runtime_dir: Path, operator_
             argv=argv,
             env={"PATH": path, "PG_BINDIR": str(bindir)},
             extra_mounts={str(socket_dir): POSTGRES_SOCKET_DIR},
-            exec_env={"PATH": path, "PGHOST": str(socket_dir)},
             # initdb and postgres need a passwd entry for their uid (the official image gets one
             # through nss_wrapper); the machine's `postgres` account stands in for runAsUser.
             uid=account.pw_uid,

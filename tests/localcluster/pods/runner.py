@@ -71,6 +71,7 @@ class Container:
 class RunningPod:
     key: tuple[str, str]
     uid: str
+    owner: list[dict[str, str]]
     interface: PodInterface
     folder: Path
     restart_policy: str
@@ -189,7 +190,8 @@ class PodRunner:
         runtime.mkdir(parents=True, mode=0o711)
         runtime.parent.chmod(0o711)
         interface = self.network.attach()
-        running = RunningPod(key, meta["uid"], interface, folder, obj["spec"].get("restartPolicy", "Always"), started_at=_now())
+        owner = [{"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"]}]
+        running = RunningPod(key, meta["uid"], owner, interface, folder, obj["spec"].get("restartPolicy", "Always"), started_at=_now())
         self.pods[key] = running
         security = obj["spec"].get("securityContext") or {}
         pod_uid = int(security.get("runAsUser", 0))
@@ -231,7 +233,7 @@ class PodRunner:
                 self._launch(container)
             else:
                 container.started_at = _now()
-        self._register_kwok(obj, running)
+        self._register_kwok(running)
         running.phase = "Running"
         return running
 
@@ -259,28 +261,29 @@ class PodRunner:
         container.exit_code = None
         container.ready = False
 
-    def _register_kwok(self, obj: dict[str, Any], running: RunningPod) -> None:
-        """kwok's kubelet API runs exec and serves logs as these objects say (one of each per pod)."""
-        meta = obj["metadata"]
-        owner = [{"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"]}]
+    def _register_kwok(self, running: RunningPod) -> None:
+        """kwok's kubelet API runs exec and serves logs as these objects say (one of each per pod).
+
+        An exec finds its container through the container's process id (see exec_shim.py), so
+        the ``Exec`` object is written again whenever a container is started anew.
+        """
+        namespace, name = running.key
         execs, logs = [], []
         for container in running.containers:
-            local: dict[str, Any] = {"workDir": "/", "envs": [{"name": k, "value": v} for k, v in container.stand_in.exec_env.items()]}
-            if container.stand_in.uid is not None:
-                local["securityContext"] = {"runAsUser": container.stand_in.uid, "runAsGroup": container.stand_in.gid}
-            execs.append({"containers": [container.name], "local": local})
+            pid = str(container.process.pid) if container.process is not None else ""
+            execs.append({"containers": [container.name], "local": {"workDir": "/", "envs": [{"name": "LOCALCLUSTER_PID", "value": pid}]}})
             logs.append({"containers": [container.name], "logsFile": str(container.log_file), "follow": True})
         for plural, kind, spec in (("execs", "Exec", {"execs": execs}), ("logs", "Logs", {"logs": logs})):
             body = {
                 "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": kind, "spec": spec,
-                "metadata": {"name": meta["name"], "namespace": meta["namespace"], "ownerReferences": owner},
+                "metadata": {"name": name, "namespace": namespace, "ownerReferences": running.owner},
             }
             try:
-                self.custom.create_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", meta["namespace"], plural, body)
+                self.custom.create_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", namespace, plural, body)
             except ApiException as exc:
                 if exc.status != 409:
                     raise
-                self.custom.patch_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", meta["namespace"], plural, meta["name"], {"spec": spec})
+                self.custom.patch_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", namespace, plural, name, {"spec": spec})
 
     def _probe(self, running: RunningPod, container: Container, spec: dict[str, Any]) -> bool:
         if container.waiting or (container.stand_in.argv and (container.process is None or container.process.poll() is not None)):
@@ -322,6 +325,7 @@ class PodRunner:
                 if running.restart_policy == "Always" or (running.restart_policy == "OnFailure" and container.exit_code != 0):
                     container.restarts += 1
                     self._launch(container)
+                    self._register_kwok(running)
             container.ready = self._probe(running, container, specs[container.name])
         runnable = [c for c in running.containers if c.stand_in.argv]
         if running.restart_policy != "Always" and runnable and all(c.exit_code is not None for c in runnable):

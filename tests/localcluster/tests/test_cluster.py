@@ -137,6 +137,12 @@ def test_statefulset_pod_runs_real_postgres_and_keeps_its_data(localcluster):
     localcluster.kubectl(*psql, "CREATE TABLE kept AS SELECT g AS n FROM generate_series(1, 1000) g")
     version = localcluster.kubectl(*psql, "SHOW server_version_num").stdout.strip()
     assert version.startswith("15")
+    # An exec runs inside the container: its loopback, its env, its user, its files.
+    inside = localcluster.kubectl(
+        "-n", namespace, "exec", "pg-0", "--", "sh", "-c",
+        'psql -h 127.0.0.1 -U postgres -At -c "SELECT 1" >/dev/null 2>&1; echo "$? $PGDATA $(id -un) $(ls /var/lib/postgresql/data/pgdata/PG_VERSION)"',
+    ).stdout.split()
+    assert inside == ["0", "/var/lib/postgresql/data/pgdata", "postgres", "/var/lib/postgresql/data/pgdata/PG_VERSION"]
     # Another pod's view: the Service name resolves to the pod, and the password from the Secret works.
     lookup = localcluster.kubectl("-n", namespace, "exec", "pg-0", "--", "getent", "hosts", f"pg.{namespace}.svc.cluster.local").stdout
     assert lookup.split()[0] == address

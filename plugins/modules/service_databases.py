@@ -121,7 +121,7 @@ options:
   password_log_guard:
     description:
       - Before a password is set, the write session turns off, for itself only, every setting that would write the
-        statement (and so the SCRAM verifier) to the server log or statistics: C(log_statement),
+        statement (and so the SCRAM verifier) to the server log or statistics, that is C(log_statement),
         C(log_min_duration_statement), C(log_min_duration_sample), C(log_transaction_sample_rate),
         C(log_min_error_statement), and C(pgaudit.log) and C(pg_stat_statements.track_utility) where those are
         loaded. Only a superuser may SET them, or on PostgreSQL 15 and later a login granted

@@ -32,8 +32,8 @@ def test_the_operators_non_secret_settings_pass_and_its_secret_ones_do_not():
     config = {"enable_password_rotation": True, "pod_environment_secret": "x", "secret_name_template": "t",
               "logical_backup_s3_secret_access_key": VALUE, "logical_backup_azure_storage_account_key": VALUE}
     errors = operator_config_secret_errors(config, "postgres_prod_operator_config", "use X")
-    assert [e.split("'")[1] for e in errors] == ["logical_backup_azure_storage_account_key",
-                                                  "logical_backup_s3_secret_access_key"]
+    refused = [e.split("'")[1] for e in errors]
+    assert refused == ["logical_backup_azure_storage_account_key", "logical_backup_s3_secret_access_key"]
     assert secret_config_errors({"enable_password_rotation": True}, "i", "u") != []
 
 

@@ -39,7 +39,7 @@ def test_a_superuser_turns_logging_off_around_the_password_statements_only():
     assert "pg_advisory_lock" in sql[0] and sql[1].startswith("DO $guard$")
     assert sql[2:7] == QUIET_SETS
     assert sql[7].startswith('CREATE ROLE "usersvc" LOGIN PASSWORD') and sql[8].startswith('CREATE ROLE "paysvc"')
-    assert sql[9:14] == [s.replace("SET", "RESET").split(" =")[0] for s in QUIET_SETS]
+    assert sql[9:14] == [s.replace("SET", "RESET").split(" =", maxsplit=1)[0] for s in QUIET_SETS]
     assert sql[14].startswith('CREATE DATABASE "userdb"')
     plan = plan_for(two, LOGGING_ALL)
     assert not any(s.startswith(("SET", "RESET")) for s in plan.reported)

@@ -18,7 +18,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from . import build
 from .binaries import Binaries
 from .controlplane import API_PORT, start_control_plane
 from .forward import forward_forever
@@ -56,8 +55,6 @@ def run(state: Path, netns_name: str, listen_fd: int) -> int:
     netns.enter()
     listener = socket.socket(fileno=listen_fd)
     host_port = listener.getsockname()[1]
-    for component in build.component_names():
-        build.build(component, build.go_env())
     binaries = Binaries.locate()
     from .addresses import API_CLUSTER_IP, API_SERVER_IP, NODE_IP  # noqa: PLC0415 - after the namespace exists
 

@@ -100,6 +100,9 @@ def start_kwok(state: Path, binaries: Binaries, pki: PKI, supervisor: Supervisor
         f"--node-ip={NODE_IP}", f"--node-port={KUBELET_PORT}", f"--server-address={NODE_IP}:{KUBELET_PORT}",
         f"--tls-cert-file={serving.cert}", f"--tls-private-key-file={serving.key}",
         f"--cidr={KWOK_POD_CIDR}",
+        # The heartbeat stage renews node leases and writes node status only every ~10 minutes;
+        # without leases the node lifecycle controller marks the nodes (and their pods) NotReady.
+        "--node-lease-duration-seconds=40",
         "--enable-crds=Exec,ClusterExec,Logs,ClusterLogs",
         *[f"--config={source / stage}" for stage in _NODE_STAGES],
     ])

@@ -1,8 +1,11 @@
-"""Fixtures of the role tests: a Kubernetes test bed (tests/kubesim) per test module."""
+"""Fixtures of the role tests: a Kubernetes test bed per test module, the real one
+(tests/localcluster, fixture ``localcluster``) or the simulated API (tests/kubesim, ``kubesim``)."""
 
 from __future__ import annotations
 
 import pytest
+
+from tests.localcluster.pytest_plugin import localcluster  # noqa: F401  (a fixture)
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,10 @@ def kubectl_path() -> str:
 
 def kubectl(kubeconfig: str | Path, *args: str, check: bool = True, stdin: str | None = None
             ) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([kubectl_path(), "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
+    """kubectl against ``kubeconfig``: the real test bed's pinned kubectl sits next to its kubeconfig."""
+    pinned = Path(kubeconfig).with_name("kubectl")
+    binary = str(pinned) if pinned.exists() else kubectl_path()
+    proc = subprocess.run([binary, "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
                           input=stdin, timeout=120, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")

@@ -1,4 +1,5 @@
-"""postgres_dev end to end against the Kubernetes test bed (tests/kubesim), checked through kubectl:
+"""postgres_dev end to end on the real test bed (tests/localcluster: Kubernetes v1.36.3, the pod running real
+PostgreSQL as a local process), checked through kubectl:
 objects and names, the five databases and roles, idempotence, truthful check mode, rotating one
 password, adding a sixth service."""
 
@@ -33,8 +34,13 @@ def psql(kubeconfig: Path, sql: str, *, user: str = "postgres", db: str = "postg
 
 
 def tcp_login(kubeconfig: Path, user: str, db: str, password: str):
-    """psql over TCP 127.0.0.1 inside the pod, the password on stdin's environment (not argv of kubectl)."""
-    script = 'read -r PGPASSWORD; export PGPASSWORD; exec psql -X -At -h 127.0.0.1 -U "$1" -d "$2" -c "SELECT current_user"'
+    """psql over TCP to the Service's name, as an application connects, the password on stdin (not argv of kubectl).
+
+    Not 127.0.0.1: the official image keeps initdb's ``trust`` for loopback host connections, so
+    only a connection through the pod's address meets the ``scram-sha-256`` rule for every host.
+    """
+    script = (f'read -r PGPASSWORD; export PGPASSWORD; exec psql -X -At -h postgresql.{NS}.svc.cluster.local '
+              '-U "$1" -d "$2" -c "SELECT current_user"')
     return kubectl(kubeconfig, "exec", "-i", "postgresql-0", "-n", NS, "-c", "postgresql", "--",
                    "sh", "-c", script, "sh", user, db, check=False, stdin=password + "\n")
 
@@ -62,12 +68,12 @@ def statuses(proc) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def converged(kubesim):
-    proc = run_deploy(kubeconfig=kubesim.kubeconfig_path)
+def converged(localcluster):
+    proc = run_deploy(kubeconfig=localcluster.kubeconfig_path)
     assert proc.returncode == 0, output(proc)[-6000:]
     assert recap(proc)["dev-postgres"]["failed"] == 0
     assert statuses(proc) == {db: "created" for db, _owner in SEED}
-    return kubesim.kubeconfig_path
+    return localcluster.kubeconfig_path
 
 
 def test_objects_databases_and_roles_after_converge(converged):
@@ -197,8 +203,8 @@ def test_adding_a_sixth_service_leaves_the_others_alone(converged, tmp_path):
     assert again.returncode == 0 and recap(again)["dev-postgres"]["changed"] == 0, output(again)[-6000:]
 
 
-def test_check_mode_before_anything_exists_writes_nothing(kubesim):
-    kc = kubesim.kubeconfig_path
+def test_check_mode_before_anything_exists_writes_nothing(localcluster):
+    kc = localcluster.kubeconfig_path
     proc = run_deploy("--check", "-e", "postgres_dev_namespace=fresh-check", kubeconfig=kc)
     text = output(proc)
     assert proc.returncode == 0, text[-6000:]

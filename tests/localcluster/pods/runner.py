@@ -78,7 +78,6 @@ class RunningPod:
     containers: list[Container] = field(default_factory=list)
     phase: str = "Pending"
     started_at: str = ""
-    last_status: str = ""
 
 
 class PodRunner:
@@ -364,15 +363,13 @@ class PodRunner:
             ],
             "containerStatuses": statuses,
         }
-        fingerprint = json.dumps(status, sort_keys=True)
-        if fingerprint == running.last_status:
+        if _summary(status) == _summary(obj.get("status") or {}):
             return
         now = _now()
         for item in status["conditions"]:
             item["lastTransitionTime"] = now
         try:
             self.core.patch_namespaced_pod_status(running.key[1], running.key[0], {"status": status})
-            running.last_status = fingerprint
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -413,6 +410,18 @@ class PodRunner:
         if names != self._hosts:
             self.netns.write_hosts(names)
             self._hosts = names
+
+
+def _summary(status: dict[str, Any]) -> tuple:
+    """What a status says, without its timestamps: the runner writes when this differs from the
+    pod's, so a status changed by someone else (the node lifecycle controller) is put right, as a
+    kubelet's periodic status sync does."""
+    return (
+        status.get("phase"),
+        status.get("podIP"),
+        tuple(sorted((c["type"], c["status"]) for c in status.get("conditions") or [])),
+        tuple((c["name"], c.get("ready"), c.get("restartCount"), tuple(sorted(c.get("state") or {}))) for c in status.get("containerStatuses") or []),
+    )
 
 
 def _append_log(path: Path, line: bytes, stream: str = "stdout") -> None:

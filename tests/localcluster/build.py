@@ -88,6 +88,7 @@ def build(component: str, env: dict[str, str]) -> tuple[Path, bool]:
         env=env,
         capture_output=True,
         text=True,
+        check=False,
     )
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])

@@ -47,7 +47,7 @@ def forward_forever(listener: socket.socket, upstream: tuple[str, int]) -> threa
     def accept_loop() -> None:
         while True:
             try:
-                client, _ = listener.accept()
+                client, _address = listener.accept()
             except OSError:
                 return
             threading.Thread(target=_serve_one, args=(client, upstream), daemon=True).start()

@@ -63,13 +63,16 @@ def _node_manifest(name: str) -> dict:
 
 
 def exec_shims(folder: Path, extra_bindirs: tuple[Path, ...]) -> Path:
-    """A folder with a link to ``pods/exec_shim.py`` named after every program on this machine.
+    """A folder with a link named after every program on this machine, to a script running ``pods/exec_shim.py``.
 
     kwok resolves an exec's program on its own PATH; with this folder first, every name resolves
     to the shim, which runs the real program inside the container (see exec_shim.py).
     """
-    shim = Path(__file__).resolve().parent / "pods" / "exec_shim.py"
     folder.mkdir(parents=True, exist_ok=True)
+    shim = folder / ".exec-shim"
+    program = Path(__file__).resolve().parent / "pods" / "exec_shim.py"
+    shim.write_text(f'#!/bin/sh\nexec /usr/bin/python3 -I {program} "$0" "$@"\n')
+    shim.chmod(0o700)
     dirs = [Path(p) for p in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")]
     for directory in [*dirs, *extra_bindirs]:
         if not directory.is_dir():

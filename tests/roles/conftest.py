@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.localcluster.pytest_plugin import localcluster  # noqa: F401  (a fixture)
+from tests.localcluster.pytest_plugin import localcluster  # noqa: F401  pylint: disable=unused-import  (a fixture)
 
 
 @pytest.fixture(scope="module")

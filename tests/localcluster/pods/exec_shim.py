@@ -1,9 +1,9 @@
-#!/usr/bin/python3 -I
 """Run a ``kubectl exec`` command inside its container, as a container runtime does.
 
 kwok runs an exec's command as a local process in its own namespaces. It finds the program on
-its PATH, whose first folder holds a link named after every program on this machine, all to
-this file: so this runs first, as root, with ``LOCALCLUSTER_PID`` (the container's main
+its PATH, whose first folder holds a link named after every program on this machine, all to one
+small script that runs this file with the name it was called by (``kwok.exec_shims``): so this
+runs first, as root, with ``LOCALCLUSTER_PID`` (the container's main
 process, from the pod's ``Exec`` object) in its environment. It takes that process's network and
 mount namespaces, its environment, user and group, and then runs the program the caller named.
 The command thus sees the pod's address and loopback, its volumes at their paths, and the env of
@@ -30,7 +30,7 @@ def _ids(pid: str) -> tuple[int, int]:
 
 
 def main() -> None:
-    name = os.path.basename(sys.argv[0])
+    name = os.path.basename(sys.argv[1])
     pid = os.environ.get("LOCALCLUSTER_PID", "")
     if not pid:
         sys.exit(f"localcluster: this container runs no process (its image has no local stand-in), so {name} cannot run in it")
@@ -50,7 +50,7 @@ def main() -> None:
     os.setuid(uid)
     environment = {k.decode(errors="surrogateescape"): v.decode(errors="surrogateescape") for k, v in env.items()}
     try:
-        os.execvpe(name, [name, *sys.argv[1:]], environment)
+        os.execvpe(name, [name, *sys.argv[2:]], environment)
     except FileNotFoundError:
         sys.exit(f'exec: "{name}": executable file not found in $PATH')
 

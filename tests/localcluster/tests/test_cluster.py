@@ -116,7 +116,7 @@ def test_operator_service_account_gets_exactly_its_cluster_role(localcluster):
 
 def _allowed(bed: LocalClusterProcess, user: str, verb: str, group: str, resource: str) -> bool:
     """The API server's RBAC verdict (a SubjectAccessReview), also for types not yet registered."""
-    name, _, sub = resource.partition("/")
+    name, _slash, sub = resource.partition("/")
     review = {
         "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
         "spec": {"user": user, "groups": ["system:serviceaccounts", "system:authenticated"],

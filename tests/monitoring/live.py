@@ -52,9 +52,8 @@ def prepare_server(server: PgServer, databases: Iterable[str], archive_dir: Path
     server.psql("SELECT pg_create_physical_replication_slot('postgres_cluster_1')")
     server.psql("CREATE TABLE archived_once AS SELECT 1 AS x")
     server.psql("SELECT pg_switch_wal()")
-    for _ in range(50):
-        if any(archive_dir.iterdir()):
-            break
+    deadline = time.monotonic() + 10
+    while not any(archive_dir.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.2)
     return password
 

@@ -120,8 +120,8 @@ def test_every_dashboard_query_returns_data_on_the_live_series(
             assert not metrics & set(ELSEWHERE), f"{panel['title']!r} mixes live and elsewhere series"
             # absent(q) is empty exactly when q returns data.
             checks.append({"expr": f"absent({query})", "eval_time": "20m", "exp_samples": []})
-    result = _promtool_test(promtool, tmp_path, [], {"interval": "1m", "input_series": _input_series(scrape),
-                                                    "promql_expr_test": checks})
+    test = {"interval": "1m", "input_series": _input_series(scrape), "promql_expr_test": checks}
+    result = _promtool_test(promtool, tmp_path, [], test)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert len(checks) == 15 + 6 * len(DATABASES)  # the overview's live queries, then six per database row
     assert sorted(set(elsewhere_only)) == ["Data volume used", "Data volumes", "Pooler clients",
@@ -137,6 +137,6 @@ def test_on_the_live_series_only_the_unused_replication_slot_alerts(
         **TARGET, "severity": "warning", "slot_name": "postgres_cluster_1", "slot_type": "physical"}}]}
     cases = [{"alertname": rule["alert"], "eval_time": "20m", "exp_alerts": expected.get(rule["alert"], [])}
              for group in rules["groups"] for rule in group["rules"]]
-    result = _promtool_test(promtool, tmp_path, ["rules.yml"], {"interval": "1m", "input_series": _input_series(scrape),
-                                                               "alert_rule_test": cases})
+    test = {"interval": "1m", "input_series": _input_series(scrape), "alert_rule_test": cases}
+    result = _promtool_test(promtool, tmp_path, ["rules.yml"], test)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

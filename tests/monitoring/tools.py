@@ -21,7 +21,7 @@ def tool(component: str, program: str) -> Path:
         pytest.skip(f"SKIPPED LOUDLY: {program} cannot be built, no `go` on PATH (the Go toolchain is needed to build "
                     f"tests/localcluster/components/{component} from the Go module proxy)")
     try:
-        folder, _ = build.build(component, build.go_env())
+        folder = build.build(component, build.go_env())[0]
     except build.BuildError as exc:
         pytest.skip(f"SKIPPED LOUDLY: {program} could not be built: {exc}")
     return folder / program

@@ -156,7 +156,7 @@ from ansible_collections.microservices.postgres.plugins.module_utils._logical_ba
     POD_ARGUMENT_SPEC,
     POD_MUTUALLY_EXCLUSIVE,
     POD_REQUIRED_ONE_OF,
-    pod_exec,
+    pod_streamer,
 )
 from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.kubernetes_exec import (
     kubernetes_import_error,
@@ -194,7 +194,7 @@ def main():
 
     created_dest = ensure_directory(dest)
     try:
-        result = take_backup(pod_exec(params).stream_bytes, target, params["login_user"])
+        result = take_backup(pod_streamer(params), target, params["login_user"])
     except (DumpError, TransportError) as exc:
         module.fail_json(msg=f"backup failed, no backup file was written: {exc}", changed=created_dest, path=str(target))
     removed = [path for path in expired(list_backups(dest, params["prefix"]), params["keep"]) if path != result.path]

@@ -118,20 +118,21 @@ def test_backup_then_restore_round_trip_loses_nothing(dev_deployment: Deployment
     assert proc.returncode == 0, output(proc)[-6000:]
     text = flat(proc)
     assert f"Check mode: verified {backup}" in text, text[-3000:]
-    replaced = re.search(r"Would replace in microservices/postgresql-0: databases (.+?); roles (.+?)'", text)
+    replaced = re.search(r"Would replace in microservices/postgresql-0: (.+?); would create: (.+?); roles to create: "
+                         r"(.+?); not restored \(the server's own\): (.+?)'", text)
     assert replaced, text[-3000:]
-    # pg_dumpall writes template1 first, then the databases by name.
+    # pg_dumpall writes the databases by name; the server's own are left out.
     databases = replaced.group(1).split(", ")
-    assert databases[0] == "template1" and databases[1:] == sorted(databases[1:]), databases
-    assert {"postgres", *TABLES, "settlementdb", "partnerdb", "accountingdb"} <= set(databases)
-    assert {"postgres", "userservice", "paymentservice"} <= set(replaced.group(2).split(", "))
+    assert databases == sorted(databases) and {*TABLES, "settlementdb", "partnerdb", "accountingdb"} <= set(databases)
+    assert replaced.group(2) == "none" and replaced.group(3) == "none", text[-3000:]
+    assert replaced.group(4) == "template1, postgres"
     assert _count(dev_deployment, "userdb") == damaged
     assert "does not exist" in dev_deployment.kubectl(
         "exec", *POD, "--", "psql", "-U", "postgres", "-d", "paymentdb", "-c", "SELECT 1 FROM restore_probe_payments",
         check=False).stderr
 
-    # A session sleeping in userdb, seen in pg_stat_activity before the restore starts: DROP DATABASE ... WITH (FORCE)
-    # must end it rather than wait for it (it would sleep for longer than the restore may take).
+    # A session sleeping in userdb, seen in pg_stat_activity before the restore starts: the swap must end it
+    # rather than wait for it (it would sleep for longer than the restore may take).
     with SleepingSession(dev_deployment, "postgresql-0", "postgresql", "userdb", seconds=600) as blocker:
         started = time.monotonic()
         proc = _restore(dev_deployment, backup_file=str(backup), confirm_restore=True)
@@ -141,6 +142,12 @@ def test_backup_then_restore_round_trip_loses_nothing(dev_deployment: Deployment
         assert blocker.sessions() == 0, "the restore left the sleeping session in userdb running"
         code, stderr = blocker.finish(timeout=60)
         assert code != 0 and "FATAL:  terminating connection due to administrator command" in stderr, (code, stderr)
+    text = flat(proc)
+    kept = re.search(r"Kept until cleanup=true: ([a-z0-9_, ]+)", text)
+    assert kept and "userdb__replaced_" in kept.group(1), text[-3000:]
+    safety = re.search(r"Safety dump of what was replaced: (\S+\.sql\.gz)\.", text)
+    assert safety and Path(safety.group(1)).is_file() and Path(safety.group(1) + ".sha256").is_file(), text[-3000:]
+    assert Path(safety.group(1)).parent == backup.parent
 
     assert {database: _fingerprint(dev_deployment, database) for database in TABLES} == probe_data
     owners = {database: _sql_as_owner(dev_deployment, database,

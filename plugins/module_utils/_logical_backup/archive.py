@@ -27,6 +27,8 @@ from ansible_collections.microservices.postgres.plugins.module_utils._logical_ba
 )
 
 DUMP_COMPLETE_MARKER = b"PostgreSQL database cluster dump complete"
+COMPRESS_LEVEL = 6
+"""gzip's own default: Python's is 9, about three times slower for a few percent less size."""
 _TAIL_KEPT = 4096
 
 
@@ -81,7 +83,8 @@ class ArchiveWriter:
         self.partial = Path(name)
         self._raw = os.fdopen(fd, "wb")
         self._hashing = _HashingFile(self._raw)
-        self._gzip = gzip.GzipFile(filename=target.name[:-len(".gz")], mode="wb", fileobj=self._hashing)
+        self._gzip = gzip.GzipFile(filename=target.name[:-len(".gz")], mode="wb", fileobj=self._hashing,
+                                       compresslevel=COMPRESS_LEVEL)
         self.dump_size = 0
 
     def write(self, chunk: bytes) -> None:

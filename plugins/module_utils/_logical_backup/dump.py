@@ -24,13 +24,11 @@ from ansible_collections.microservices.postgres.plugins.module_utils._logical_ba
     BackupFileError,
     write_checksum,
 )
-from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.kubernetes_exec import (
-    StreamResult,
-)
+from ansible_collections.microservices.postgres.plugins.module_utils._pod_exec.stream import StreamResult
 from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.transport import redact
 
 Streamer = Callable[[Sequence[str], Iterable[bytes], Callable[[bytes], None]], StreamResult]
-"""Runs argv in the pod, feeding it stdin chunks and handing over stdout chunks (KubernetesPodExec.stream_bytes)."""
+"""Runs argv in the pod, feeding it stdin chunks and handing over stdout chunks (a _pod_exec PodStreamer)."""
 
 
 class DumpError(Exception):
@@ -51,13 +49,14 @@ class BackupResult:
     pod: str
 
 
-def dump_command(login_user: str) -> list[str]:
-    """pg_dumpall over the pod's local socket, with DROP ... IF EXISTS so that a restore replaces what exists."""
-    return ["pg_dumpall", "--clean", "--if-exists", "-U", login_user]
+def dump_command(login_user: str, exclude: Sequence[str] = ()) -> list[str]:
+    """pg_dumpall over the pod's local socket, with DROP ... IF EXISTS; ``exclude``: database name patterns left out."""
+    return ["pg_dumpall", "--clean", "--if-exists", "-U", login_user] + [f"--exclude-database={pattern}"
+                                                                         for pattern in exclude]
 
 
-def take_backup(stream: Streamer, target: Path, login_user: str) -> BackupResult:
-    """Dump the whole server into ``target`` (a new file) and its checksum file, verified readable.
+def take_backup(stream: Streamer, target: Path, login_user: str, exclude: Sequence[str] = ()) -> BackupResult:
+    """Dump the whole server (but the databases ``exclude`` matches) into ``target`` and its checksum file, verified.
 
     Both files are published without replacing anything (see ArchiveWriter.commit and write_checksum),
     so a second run in the same second fails instead of overwriting the first one's backup.
@@ -67,7 +66,7 @@ def take_backup(stream: Streamer, target: Path, login_user: str) -> BackupResult
     writer = ArchiveWriter(target)
     committed = False
     try:
-        outcome = stream(dump_command(login_user), (), writer.write)
+        outcome = stream(dump_command(login_user, exclude), (), writer.write)
         if outcome.rc != 0:
             raise DumpError(f"pg_dumpall in pod {outcome.pod!r} exited with code {outcome.rc}: "
                             f"{redact(outcome.stderr.strip()) or 'no error output'}")

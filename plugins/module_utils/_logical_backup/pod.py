@@ -16,9 +16,7 @@ from ansible_collections.microservices.postgres.plugins.module_utils._postgres_c
     CONNECTION_ARGUMENT_SPEC,
     pod_target,
 )
-from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.kubernetes_exec import (
-    KubernetesPodExec,
-)
+from ansible_collections.microservices.postgres.plugins.module_utils._pod_exec.pod import PodStreamer
 
 POD_OPTION_NAMES = ("namespace", "pod", "pod_selector", "container", "kubeconfig", "context", "exec_timeout", "login_user")
 POD_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
@@ -29,6 +27,6 @@ POD_REQUIRED_ONE_OF = [("pod", "pod_selector")]
 POD_MUTUALLY_EXCLUSIVE = [("pod", "pod_selector")]
 
 
-def pod_exec(params: dict[str, Any]) -> KubernetesPodExec:
-    """The exec runner for the pod the options name or select."""
-    return KubernetesPodExec(pod_target(params))
+def pod_streamer(params: dict[str, Any], timeout_name: str = "exec_timeout") -> PodStreamer:
+    """The streaming exec runner for the pod the options name or select, under the timeout ``timeout_name`` gives."""
+    return PodStreamer(pod_target(params), params[timeout_name], timeout_name)

@@ -6,13 +6,12 @@ import gzip
 import hashlib
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.microservices.postgres.plugins.module_utils._logical_backup.files import write_checksum
-from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.kubernetes_exec import StreamError
+from ansible_collections.microservices.postgres.plugins.module_utils._pod_exec.stream import StreamError
 from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.transport import TransportError
 from ansible_collections.microservices.postgres.plugins.modules import logical_backup, logical_restore
 
@@ -23,7 +22,7 @@ POD = {"namespace": "microservices", "pod": "postgresql-0"}
 
 
 def run(module, monkeypatch, capsys, streamer, **args) -> dict:
-    monkeypatch.setattr(module, "pod_exec", lambda params: SimpleNamespace(stream_bytes=streamer))
+    monkeypatch.setattr(module, "pod_streamer", lambda params, timeout_name="exec_timeout": streamer)
     with patch_module_args({**POD, **args}), pytest.raises(SystemExit):
         module.main()
     return json.loads(capsys.readouterr().out)
@@ -50,17 +49,32 @@ def _failing(error: Exception):
     return stream
 
 
-def test_a_restore_that_never_reached_psql_changed_nothing(tmp_path: Path, monkeypatch, capsys) -> None:
+def test_a_restore_that_never_reached_the_pod_changed_nothing(tmp_path: Path, monkeypatch, capsys) -> None:
     error = TransportError("expected exactly one Ready pod for pod 'postgresql-0' in namespace 'microservices', found 0 Ready")
-    result = run(logical_restore, monkeypatch, capsys, _failing(error), src=str(_backup(tmp_path)))
-    assert result["failed"] is True and result["changed"] is False
-    assert "Nothing was sent to psql, so nothing was restored." in result["msg"]
+    result = run(logical_restore, monkeypatch, capsys, _failing(error), src=str(_backup(tmp_path)), safety_dir=str(tmp_path))
+    assert result["failed"] is True and result["changed"] is False and result["leftovers"] == []
+    assert result["msg"].startswith("restore failed in phase read: read: expected exactly one Ready pod")
 
 
-@pytest.mark.parametrize(("input_sent", "changed"), [(False, False), (True, True)])
-def test_a_restore_failing_in_its_session_is_changed_once_psql_had_input(tmp_path: Path, monkeypatch, capsys,
-                                                                         input_sent: bool, changed: bool) -> None:
-    error = StreamError("psql in pod 'postgresql-0' did not finish within 300 s", input_sent=input_sent)
-    result = run(logical_restore, monkeypatch, capsys, _failing(error), src=str(_backup(tmp_path)))
-    assert result["failed"] is True and result["changed"] is changed
-    assert ("run the restore of this backup again" in result["msg"]) is changed
+def test_a_restore_timing_out_names_restore_timeout(tmp_path: Path, monkeypatch, capsys) -> None:
+    error = StreamError("psql in pod 'postgresql-0' did not finish within 5 s (restore_timeout); it was stopped",
+                        input_sent=True)
+    result = run(logical_restore, monkeypatch, capsys, _failing(error), src=str(_backup(tmp_path)), safety_dir=str(tmp_path),
+                 restore_timeout=5)
+    assert result["failed"] is True and result["phase"] == "read"
+    assert "did not finish within 5 s (restore_timeout)" in result["msg"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ({"restore_timeout": 0}, "restore_timeout must be at least 1 (seconds), got 0; nothing was changed"),
+    ({"safety_dir": None}, "safety_dir is required with src"),
+    ({"src": None}, "src is required unless cleanup=true; nothing was changed"),
+    ({"safety_prefix": "a/b"}, "safety_prefix must be a non-empty file name part without '/'"),
+])
+def test_bad_input_is_refused_naming_it_before_the_pod_is_reached(tmp_path: Path, monkeypatch, capsys, args, message) -> None:
+    def untouched(argv, stdin, on_stdout):
+        raise AssertionError("the pod was reached")
+
+    given = {"src": str(_backup(tmp_path)), "safety_dir": str(tmp_path), **args}
+    result = run(logical_restore, monkeypatch, capsys, untouched, **{key: value for key, value in given.items() if value is not None})
+    assert result["failed"] is True and message in result["msg"] and result.get("changed", False) is False

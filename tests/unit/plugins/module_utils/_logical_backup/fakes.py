@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Sequence
 
-from ansible_collections.microservices.postgres.plugins.module_utils._service_databases.kubernetes_exec import (
-    StreamResult,
-)
+from ansible_collections.microservices.postgres.plugins.module_utils._pod_exec.stream import StreamResult
 
 
 class FakeStream:

@@ -14,8 +14,8 @@
 
 Until step 6 commits, the databases the services use are untouched; a run stopped anywhere before (psql
 killed, exec timed out, the module killed) leaves only ``__restoring_`` copies, and a swap stopped half-way
-rolls back. Each phase takes an advisory lock of its own first, so concurrent restores of one server
-queue instead of interleaving. Leftovers are listed on failure and dropped by ``cleanup``.
+rolls back. The verify and swap phases take an advisory lock of their own first, and the load between two
+databases, so concurrent restores of one server queue instead of interleaving. Leftovers are listed on failure and dropped by ``cleanup``.
 """
 
 from __future__ import annotations
@@ -128,8 +128,10 @@ def psql_command(login_user: str, phase: str, when: str) -> list[str]:
 
 
 def lock_statement(phase: str) -> bytes:
-    """Take the phase's advisory lock (session level; \\gset keeps its row out of the output)."""
-    return f"SELECT pg_advisory_lock({LOCK_CLASS}, {PHASES.index(phase) + 1}) AS locked \\gset\n".encode()
+    """Take the phase's advisory lock in database ``postgres`` (advisory locks belong to a database; session level;
+    \\gset keeps its row out of the output)."""
+    return (f"\\connect postgres\nSELECT pg_advisory_lock({LOCK_CLASS}, {PHASES.index(phase) + 1}) AS locked "
+            f"\\gset\n").encode()
 
 
 def check_backup(path: Path) -> ArchiveInfo:
@@ -222,8 +224,8 @@ class Restorer:
         script = bytearray()
         expected: list[tuple[str, str, int]] = []
         for database in plan.databases:
-            script += f"\\connect {staged_name(database, RESTORING, self.when)}\n".encode()
             script += lock_statement("verify")
+            script += f"\\connect {staged_name(database, RESTORING, self.when)}\n".encode()
             script += b"SELECT -1, 0;\n"
             for table, rows in sorted(row_counts.get(database, {}).items()):
                 script += f"SELECT {len(expected)}, count(*) FROM {table};\n".encode("utf-8", "surrogateescape")
@@ -281,6 +283,8 @@ $swap$;
 """).encode()
         gate = _CommitGate()
         self._run("swap", gate.script(prepare), gate.watch)
+        if not gate.committed:
+            raise RestoreError("swap: psql ended before COMMIT was sent, so the swap was rolled back", phase="swap")
         return [staged_name(database, REPLACED, self.when) for database in plan.replaced]
 
 
@@ -295,7 +299,7 @@ def restore_backup(stream: Streamer, path: Path, login_user: str, when: str, saf
     durations: dict[str, float] = {}
     started = time.monotonic()
     state = restorer.read_state()
-    script = LoadScript(existing_roles=state.roles, when=when, after_connect=lock_statement("load"))
+    script = LoadScript(existing_roles=state.roles, when=when, between_databases=lock_statement("load"))
     plan = restorer.plan(info, state, script)
     try:
         for phase, action in (("load", lambda: restorer.load(path, script)),
@@ -351,6 +355,7 @@ class _CommitGate:
 
     def __init__(self) -> None:
         self.ready = threading.Event()
+        self.committed = False
         self._seen = b""
 
     def watch(self, chunk: bytes) -> None:
@@ -364,6 +369,7 @@ class _CommitGate:
         yield prepare
         while not self.ready.wait(0.2):
             yield b""
+        self.committed = True
         yield b"COMMIT;\n" + _END_OF_SCRIPT
 
 

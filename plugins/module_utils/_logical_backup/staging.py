@@ -90,8 +90,8 @@ class LoadScript:
 
     existing_roles: frozenset[str]
     when: str
-    after_connect: bytes = b""
-    """Sent after every ``\\connect`` to a staged database (the load's advisory lock, which a new session must take)."""
+    between_databases: bytes = b""
+    """Sent before every application database but the first (the load's advisory lock, see restore.lock_statement)."""
     row_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     created_roles: list[str] = field(default_factory=list)
 
@@ -100,11 +100,16 @@ class LoadScript:
         database: str | None = None
         entry: tuple[bytes, bytes] | None = None
         table = ""
+        started = False
         for line, part in dump_parts(dump):
             header = _HEADER.match(line) if part == CREATION else None
             if header:
                 database = header.group(1).decode("utf-8", "surrogateescape")
                 entry = None
+                if database not in SERVER_DATABASES:
+                    if started:
+                        yield self.between_databases
+                    started = True
             if part == GLOBALS:
                 kept = self._global(line)
                 if kept:
@@ -124,10 +129,7 @@ class LoadScript:
             if copy:
                 table = copy.group(1).decode("utf-8", "surrogateescape")
                 self.row_counts.setdefault(database, {}).setdefault(table, 0)
-            renamed = self._renamed(line, part, database, entry)
-            yield renamed
-            if renamed != line and renamed.startswith(b"\\connect "):
-                yield self.after_connect
+            yield self._renamed(line, part, database, entry)
 
     def _global(self, line: bytes) -> bytes | None:
         """A GLOBALS line as loaded: only what creates a missing role (and its settings) passes, besides SET and comments."""

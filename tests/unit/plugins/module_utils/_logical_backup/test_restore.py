@@ -21,7 +21,7 @@ from ansible_collections.microservices.postgres.plugins.module_utils._logical_ba
 )
 from ansible_collections.microservices.postgres.plugins.module_utils._pod_exec.stream import StreamError, StreamResult
 
-from .test_staging import SCRIPT, WHEN
+from .test_staging import SCRIPT, USERDB, WHEN
 
 DUMP_OF_LIVE = SCRIPT
 STAGED, KEPT = f"userdb__restoring_{WHEN}", f"userdb__replaced_{WHEN}"
@@ -60,14 +60,14 @@ class Server:
         if phase == self.fail_in:
             if phase == "load":
                 self.databases.add(STAGED)
-            raise StreamError(f"psql in pod 'postgresql-0' did not finish within 5 s (restore_timeout); it was stopped",
+            raise StreamError("psql in pod 'postgresql-0' did not finish within 5 s (restore_timeout); it was stopped",
                               input_sent=True)
         if phase == "read":
             on_stdout(json.dumps({"roles": ["postgres", "userservice"], "databases": sorted(self.databases)}).encode())
         elif phase == "load":
             self.databases.add(STAGED)
         elif phase == "verify":
-            on_stdout(b"-1|0\n" + "".join(f"{index}|{count}\n" for index, count in
+            on_stdout(b"-1|0\n" * self.stdin[phase].count(b"SELECT -1, 0;") + "".join(f"{index}|{count}\n" for index, count in
                                           enumerate(self.counts[table] for table in sorted(self.counts))).encode())
         elif phase == "safety dump":
             on_stdout(DUMP_OF_LIVE)
@@ -144,7 +144,8 @@ def test_a_copy_that_does_not_match_the_backup_is_never_swapped_in(tmp_path: Pat
 def test_the_verify_script_counts_every_table_of_the_staged_copy(tmp_path: Path) -> None:
     server = Server()
     restore(tmp_path, server)
-    assert server.stdin["verify"] == (f"\\connect {STAGED}\nSELECT pg_advisory_lock({LOCK_CLASS}, 2) AS locked \\gset\n"
+    assert server.stdin["verify"] == (f"\\connect postgres\nSELECT pg_advisory_lock({LOCK_CLASS}, 2) AS locked \\gset\n"
+                                      f"\\connect {STAGED}\n"
                                       f"SELECT -1, 0;\n"
                                       f'SELECT 0, count(*) FROM public."Empty";\nSELECT 1, count(*) FROM public.t;\n'
                                       f"\\q\n").encode()
@@ -191,10 +192,15 @@ def test_after_a_failure_the_runs_sessions_are_ended_before_the_state_is_read(tm
         f"WHERE application_name LIKE 'microservices.postgres restore % {WHEN}'".encode())
 
 
-def test_the_load_takes_its_lock_in_every_staged_database(tmp_path: Path) -> None:
-    server = Server()
-    restore(tmp_path, server)
-    assert server.stdin["load"].count(f"\\connect {STAGED}\nSELECT pg_advisory_lock({LOCK_CLASS}, 1)".encode()) == 2
+def test_the_load_takes_its_lock_in_postgres_between_databases(tmp_path: Path) -> None:
+    two = SCRIPT.replace(b"-- PostgreSQL database cluster dump complete", USERDB.replace(b"userdb", b"zdb")
+                         + b"-- PostgreSQL database cluster dump complete")
+    server = Server(counts={"a": 0, "b": 2, "c": 0, "d": 2})
+    restore_backup(server, _backup(tmp_path, two), "postgres", WHEN, tmp_path / "pre-20261126T081501Z.sql.gz")
+    lock = f"\\connect postgres\nSELECT pg_advisory_lock({LOCK_CLASS}, 1) AS locked \\gset\n".encode()
+    load = server.stdin["load"]
+    assert load.count(lock) == 1 and load.index(b"CREATE DATABASE userdb__") < load.index(lock) < load.index(
+        b"CREATE DATABASE zdb__")
 
 
 @pytest.mark.parametrize("check_only", [True, False])
@@ -223,3 +229,18 @@ def test_the_swap_commits_only_after_psql_says_it_is_ready_and_never_when_it_end
     with pytest.raises(RestoreError, match="swap: psql in pod 'p' stopped with exit code 2: FATAL"):
         restore_backup(ends_early, _backup(tmp_path), "postgres", WHEN, tmp_path / "pre-20261126T081501Z.sql.gz")
     assert gate_chunks[1:] == [b"", b""] and not any(b"COMMIT" in chunk for chunk in gate_chunks)
+
+
+def test_a_swap_whose_psql_ended_before_commit_is_reported_as_rolled_back(tmp_path: Path) -> None:
+    server = Server()
+
+    def no_ready_line(argv, stdin, on_stdout):
+        if "swap" not in argv[-3]:
+            return server(argv, stdin, on_stdout)
+        next(iter(stdin))
+        server.phases.append("swap")
+        return StreamResult(rc=0, stderr="", pod="p")
+
+    with pytest.raises(RestoreError, match="swap: psql ended before COMMIT was sent, so the swap was rolled back") as info:
+        restore_backup(no_ready_line, _backup(tmp_path), "postgres", WHEN, tmp_path / "pre-20261126T081501Z.sql.gz")
+    assert info.value.swapped is False

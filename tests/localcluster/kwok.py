@@ -74,6 +74,11 @@ def exec_shims(folder: Path, extra_bindirs: tuple[Path, ...]) -> Path:
     shim.write_text(f'#!/bin/sh\nexec /usr/bin/python3 -I {program} "$0" "$@"\n')
     shim.chmod(0o700)
     dirs = [Path(p) for p in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")]
+    # Programs that only stand-ins bring (into the container's own PATH) need a name here too.
+    for program in ("patronictl",):
+        link = folder / program
+        if not link.exists():
+            link.symlink_to(shim)
     for directory in [*dirs, *extra_bindirs]:
         if not directory.is_dir():
             continue

@@ -8,11 +8,14 @@ pretends otherwise.
 
 from __future__ import annotations
 
+import json
 import pwd
 import re
+import sysconfig
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tests.support.pgserver import bindir_for
 
@@ -20,6 +23,11 @@ ENTRYPOINT = Path(__file__).resolve().parent / "postgres_entrypoint.py"
 POSTGRES_SOCKET_DIR = "/var/run/postgresql"
 _OFFICIAL_POSTGRES = re.compile(r"^(?:docker\.io/)?(?:library/)?postgres:(\d+)")
 _OPERATOR = re.compile(r"(^|/)postgres-operator:")
+_SPILO = re.compile(r"(^|/)spilo[^/:]*:")
+SPILO_ENTRYPOINT = Path(__file__).resolve().parent / "spilo_entrypoint.py"
+# The container user cannot run this virtualenv's interpreter (it lives under /root), so stand-ins
+# that need its packages (Patroni) run the machine's python3 of the same minor with them on the path.
+SITE_PACKAGES = sysconfig.get_paths()["purelib"]
 
 
 @dataclass
@@ -34,6 +42,10 @@ class StandIn:
     uid: int | None = None
     gid: int | None = None
     note: str = ""
+    # readiness where the pod spec gives no probe: (pod address) -> ready
+    ready: Callable[[str], bool] | None = None
+    # file name -> script, made executable in the container's bin folder (first on its PATH)
+    tools: dict[str, str] = field(default_factory=dict)
 
 
 def postgres_major(image: str) -> tuple[int, str]:
@@ -67,6 +79,52 @@ def stand_in(image: str, container: dict[str, Any], runtime_dir: Path, operator_
             gid=account.pw_gid,
             note=note,
         )
+    if _SPILO.search(image):
+        return _spilo(image, container, runtime_dir)
     if _OPERATOR.search(image):
         return StandIn(kind="postgres-operator", argv=[str(operator_binary), *(container.get("args") or [])])
     return StandIn(kind="none", note=f"no local process stands in for image {image}: the container is Running with no process")
+
+
+def patroni_ready(address: str) -> bool:
+    """A Spilo pod is ready when Patroni runs PostgreSQL as the leader, or as a replica that streams."""
+    try:
+        with urllib.request.urlopen(f"http://{address}:8008/patroni", timeout=2) as response:
+            state = json.loads(response.read())
+    except (OSError, ValueError):
+        return False
+    if state.get("state") != "running":
+        return False
+    return state.get("role") in ("primary", "master") or state.get("replication_state") == "streaming"
+
+
+def _spilo(image: str, container: dict[str, Any], runtime_dir: Path) -> StandIn:
+    env = {item["name"]: item.get("value", "") for item in container.get("env") or [] if "value" in item}
+    major, note = postgres_major(f"postgres:{env.get('PGVERSION', '15')}")
+    bindir = bindir_for(major)
+    account = pwd.getpwnam("postgres")
+    tools_dir = runtime_dir / container["name"] / "bin"
+    pgroot = env.get("PGROOT", "/home/postgres/pgdata/pgroot")
+    ctl = "import sys; sys.argv[0] = 'patronictl'; from patroni.ctl import ctl; ctl()"
+    return StandIn(
+        kind=f"spilo (Patroni, PostgreSQL {major})",
+        argv=["/usr/bin/python3", "-c", SPILO_ENTRYPOINT.read_text()],
+        env={
+            "PATH": f"{tools_dir}:{bindir}:/usr/local/bin:/usr/bin:/bin",
+            "PG_BINDIR": str(bindir),
+            "PYTHONPATH": SITE_PACKAGES,
+            "PATRONICTL_CONFIG_FILE": str(Path(pgroot).parent / "postgres.yml"),
+        },
+        extra_mounts={str(runtime_dir / container["name"] / "socket"): POSTGRES_SOCKET_DIR},
+        uid=account.pw_uid,
+        gid=account.pw_gid,
+        note=note or f"image {image}: Patroni {_patroni_version()} with PostgreSQL {major} stands in for Spilo",
+        ready=patroni_ready,
+        tools={"patronictl": f'#!/bin/sh\nexec /usr/bin/python3 -c "{ctl}" "$@"\n'},
+    )
+
+
+def _patroni_version() -> str:
+    from importlib.metadata import version  # noqa: PLC0415
+
+    return version("patroni")

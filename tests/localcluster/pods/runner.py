@@ -65,6 +65,7 @@ class Container:
     ready: bool = False
     exit_code: int | None = None
     waiting: tuple[str, str] | None = None
+    restart_at: float = 0.0
 
 
 @dataclass
@@ -195,7 +196,11 @@ class PodRunner:
         security = obj["spec"].get("securityContext") or {}
         pod_uid = int(security.get("runAsUser", 0))
         pod_gid = int(security.get("fsGroup", security.get("runAsGroup", 0)))
-        volumes = PodVolumes(folder, self._read, self._issue_token, self.storage.folder_for)
+        try:
+            folders = PodVolumes(folder, self._read, self._issue_token, self.storage.folder_for).prepare(obj, pod_gid)
+            volume_error = None
+        except ConfigError as exc:
+            folders, volume_error = {}, str(exc)
         for spec in obj["spec"]["containers"]:
             log_file = folder / f"{spec['name']}.log"
             log_file.touch()
@@ -205,7 +210,8 @@ class PodRunner:
             uid = container.stand_in.uid if container.stand_in.uid is not None else int((spec.get("securityContext") or {}).get("runAsUser", pod_uid))
             gid = container.stand_in.gid if container.stand_in.gid is not None else pod_gid
             try:
-                folders = volumes.prepare(obj, uid, gid)
+                if volume_error:
+                    raise ConfigError(volume_error)
                 env = self._environment(obj, spec, interface.address, container.stand_in)
             except ConfigError as exc:
                 container.waiting = ("CreateContainerConfigError", str(exc))
@@ -214,6 +220,13 @@ class PodRunner:
                 {"source": str(folders[m["name"]] / m.get("subPath", "")), "target": m["mountPath"], "readOnly": bool(m.get("readOnly"))}
                 for m in spec.get("volumeMounts") or [] if m["name"] in folders
             ]
+            if container.stand_in.tools:
+                tools = runtime / container.name / "bin"
+                tools.mkdir(parents=True, exist_ok=True, mode=0o755)
+                (runtime / container.name).chmod(0o711)
+                for tool, script in container.stand_in.tools.items():
+                    (tools / tool).write_text(script)
+                    (tools / tool).chmod(0o755)
             for source, target in container.stand_in.extra_mounts.items():
                 Path(source).mkdir(parents=True, exist_ok=True)
                 os.chown(source, uid, gid)
@@ -288,6 +301,8 @@ class PodRunner:
         if container.waiting or (container.stand_in.argv and (container.process is None or container.process.poll() is not None)):
             return False
         probe = spec.get("readinessProbe")
+        if not probe and container.stand_in.ready is not None:
+            return container.stand_in.ready(running.interface.address)
         if not probe or not container.stand_in.argv:
             return True
         if "exec" in probe:
@@ -322,9 +337,15 @@ class PodRunner:
                 container.exit_code = container.process.returncode
                 container.ready = False
                 if running.restart_policy == "Always" or (running.restart_policy == "OnFailure" and container.exit_code != 0):
-                    container.restarts += 1
-                    self._launch(container)
-                    self._register_kwok(running)
+                    # The kubelet's crash-loop back-off: 10 s, doubling, at most 5 minutes.
+                    delay = min(10 * 2 ** container.restarts, 300)
+                    container.restart_at = time.monotonic() + delay
+                    container.waiting = ("CrashLoopBackOff", f"back-off {delay}s restarting failed container={container.name}")
+            if container.waiting and container.waiting[0] == "CrashLoopBackOff" and time.monotonic() >= container.restart_at:
+                container.waiting = None
+                container.restarts += 1
+                self._launch(container)
+                self._register_kwok(running)
             container.ready = self._probe(running, container, specs[container.name])
         runnable = [c for c in running.containers if c.stand_in.argv]
         if running.restart_policy != "Always" and runnable and all(c.exit_code is not None for c in runnable):
@@ -438,6 +459,10 @@ def _copy_log(pipe, path: Path) -> None:
 
 
 def _own(path: Path, uid: int, gid: int) -> None:
-    """Claims and volume folders belong to the container's user, as fsGroup makes them."""
-    if path.is_dir():
+    """A folder still owned by root goes to the container's user, as fsGroup makes it usable.
+
+    Only root's folders: a sidecar mounting the same claim must not take it from the user the
+    database runs as.
+    """
+    if path.is_dir() and path.stat().st_uid == 0:
         os.chown(path, uid, gid)

@@ -96,7 +96,8 @@ def container_env(pod: dict[str, Any], container: dict[str, Any], read: Reader, 
     return env
 
 
-def _write_items(folder: Path, data: dict[str, bytes], items: list[dict[str, Any]] | None, uid: int, gid: int) -> None:
+def _write_items(folder: Path, data: dict[str, bytes], items: list[dict[str, Any]] | None, gid: int) -> None:
+    """Files as the kubelet writes them: root's, the fsGroup's group, mode 0644 (the default mode)."""
     selected = {item["key"]: item["path"] for item in items} if items else {k: k for k in data}
     for key, relative in selected.items():
         if key not in data:
@@ -104,8 +105,8 @@ def _write_items(folder: Path, data: dict[str, bytes], items: list[dict[str, Any
         target = folder / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data[key])
-        os.chown(target, uid, gid)
-        target.chmod(0o640)
+        os.chown(target, 0, gid)
+        target.chmod(0o644)
 
 
 class PodVolumes:
@@ -117,8 +118,8 @@ class PodVolumes:
         self.issue_token = issue_token
         self.claims = claims
 
-    def prepare(self, pod: dict[str, Any], uid: int, gid: int) -> dict[str, Path]:
-        """Volume name -> folder on this machine."""
+    def prepare(self, pod: dict[str, Any], gid: int) -> dict[str, Path]:
+        """Volume name -> folder on this machine, made once per pod (``gid``: the pod's fsGroup)."""
         namespace = pod["metadata"]["namespace"]
         folders: dict[str, Path] = {}
         for volume in pod["spec"].get("volumes") or []:
@@ -130,32 +131,33 @@ class PodVolumes:
             if folder.exists() and "emptyDir" not in volume:
                 shutil.rmtree(folder)
             folder.mkdir(parents=True, exist_ok=True)
-            os.chown(folder, uid, gid)
+            os.chown(folder, 0, gid)
+            folder.chmod(0o777 if "emptyDir" in volume else 0o755)
             if "configMap" in volume or "secret" in volume:
                 kind, ref = ("ConfigMap", volume["configMap"]) if "configMap" in volume else ("Secret", volume["secret"])
                 obj = self.read(kind, namespace, ref.get("name") or ref.get("secretName"))
                 if obj is None and not ref.get("optional"):
                     raise ConfigError(f'{kind.lower()} "{ref.get("name") or ref.get("secretName")}" not found')
-                _write_items(folder, _data(obj, kind) if obj else {}, ref.get("items"), uid, gid)
+                _write_items(folder, _data(obj, kind) if obj else {}, ref.get("items"), gid)
             elif "projected" in volume:
-                self._projected(pod, volume["projected"], folder, uid, gid)
+                self._projected(pod, volume["projected"], folder, gid)
             folders[name] = folder
         return folders
 
-    def _projected(self, pod: dict[str, Any], projected: dict[str, Any], folder: Path, uid: int, gid: int) -> None:
+    def _projected(self, pod: dict[str, Any], projected: dict[str, Any], folder: Path, gid: int) -> None:
         namespace = pod["metadata"]["namespace"]
         for source in projected.get("sources") or []:
             if "serviceAccountToken" in source:
                 spec = source["serviceAccountToken"]
                 token = self.issue_token(pod, spec.get("audience", ""), int(spec.get("expirationSeconds", 3607)))
-                _write_items(folder, {spec["path"]: token.encode()}, None, uid, gid)
+                _write_items(folder, {spec["path"]: token.encode()}, None, gid)
             elif "configMap" in source or "secret" in source:
                 kind, ref = ("ConfigMap", source["configMap"]) if "configMap" in source else ("Secret", source["secret"])
                 obj = self.read(kind, namespace, ref["name"])
                 if obj is None and not ref.get("optional"):
                     raise ConfigError(f'{kind.lower()} "{ref["name"]}" not found')
-                _write_items(folder, _data(obj, kind) if obj else {}, ref.get("items"), uid, gid)
+                _write_items(folder, _data(obj, kind) if obj else {}, ref.get("items"), gid)
             elif "downwardAPI" in source:
                 items = [item for item in source["downwardAPI"].get("items", []) if "fieldRef" in item]
                 data = {item["path"]: _field(pod, item["fieldRef"]["fieldPath"], "").encode() for item in items}
-                _write_items(folder, data, None, uid, gid)
+                _write_items(folder, data, None, gid)

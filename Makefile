@@ -93,6 +93,7 @@ lint: venv
 
 bench: venv
 	@$(VENV_PY) tests/benchmarks/bench_service_databases.py --output docs/benchmarks.md $(BENCH_ARGS)
+	@$(VENV_PY) tests/benchmarks/bench_backup_restore.py --output docs/benchmarks.md $(BENCH_BACKUP_ARGS)
 
 clean:
 	rm -rf tests/output .pytest_cache .work microservices-postgres-*.tar.gz

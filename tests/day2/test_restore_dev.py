@@ -119,7 +119,7 @@ def test_backup_then_restore_round_trip_loses_nothing(dev_deployment: Deployment
     text = flat(proc)
     assert f"Check mode: verified {backup}" in text, text[-3000:]
     replaced = re.search(r"Would replace in microservices/postgresql-0: (.+?); would create: (.+?); roles to create: "
-                         r"(.+?); not restored \(the server's own\): (.+?)'", text)
+                         r"(.+?); left out \(the server's own, earlier restores' copies\): (.+?)'", text)
     assert replaced, text[-3000:]
     # pg_dumpall writes the databases by name; the server's own are left out.
     databases = replaced.group(1).split(", ")

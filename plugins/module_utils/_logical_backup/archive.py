@@ -84,7 +84,7 @@ class ArchiveWriter:
         self._raw = os.fdopen(fd, "wb")
         self._hashing = _HashingFile(self._raw)
         self._gzip = gzip.GzipFile(filename=target.name[:-len(".gz")], mode="wb", fileobj=self._hashing,
-                                       compresslevel=COMPRESS_LEVEL)
+                                   compresslevel=COMPRESS_LEVEL)
         self.dump_size = 0
 
     def write(self, chunk: bytes) -> None:

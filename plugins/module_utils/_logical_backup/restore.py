@@ -187,9 +187,9 @@ class Restorer:
         stop = (f"SELECT count(pg_catalog.pg_terminate_backend(pid, 10000)) AS stopped FROM pg_catalog.pg_stat_activity "
                 f"WHERE application_name LIKE '{APPLICATION} % {self.when}' AND pid <> pg_catalog.pg_backend_pid() "
                 f"\\gset\n").encode() if stop_run else b""
-        text = self.query("read", stop + b"SELECT json_build_object("
-                                  b"'roles', (SELECT json_agg(rolname) FROM pg_catalog.pg_roles), "
-                                  b"'databases', (SELECT json_agg(datname) FROM pg_catalog.pg_database));\n")
+        catalog = (b"SELECT json_build_object('roles', (SELECT json_agg(rolname) FROM pg_catalog.pg_roles), "
+                   b"'databases', (SELECT json_agg(datname) FROM pg_catalog.pg_database));\n")
+        text = self.query("read", stop + catalog)
         try:
             found = json.loads(text)
             return ServerState(roles=frozenset(found["roles"]), databases=frozenset(found["databases"]))

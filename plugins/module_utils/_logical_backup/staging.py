@@ -12,7 +12,8 @@ left out (found with script.dump_parts, never inside function bodies or table da
   created as the backup has them, so that ownerships and grants in the loaded databases resolve.
   Other global statements (tablespaces) are left out.
 - The parts of ``template1`` and ``postgres`` are left out whole: they belong to the server, and a
-  database the restore is connected to cannot be swapped.
+  database the restore is connected to cannot be swapped. So are databases earlier restores left
+  (``<name>__replaced_<stamp>``, ``<name>__restoring_<stamp>``) that a backup happened to include.
 - Each application database's part: ``CREATE DATABASE D``, ``ALTER DATABASE D OWNER``, ``\\connect D``,
   and the database-level entries (``COMMENT ON DATABASE D``, ``ALTER DATABASE D SET``, ``GRANT``/``REVOKE
   ... ON DATABASE D``) name the new database instead.
@@ -80,8 +81,9 @@ def check_names(databases: Iterable[str], when: str) -> None:
 
 
 def application_databases(databases: Iterable[str]) -> list[str]:
-    """The databases of a backup that a restore replaces: all but the server's own."""
-    return [name for name in databases if name not in SERVER_DATABASES]
+    """The databases of a backup that a restore replaces: all but the server's own and earlier restores' leftovers
+    (a backup taken while a replaced copy was kept holds it; it is not what the services use)."""
+    return [name for name in databases if name not in SERVER_DATABASES and not LEFTOVER.match(name)]
 
 
 @dataclass
@@ -106,7 +108,7 @@ class LoadScript:
             if header:
                 database = header.group(1).decode("utf-8", "surrogateescape")
                 entry = None
-                if database not in SERVER_DATABASES:
+                if database not in SERVER_DATABASES and not LEFTOVER.match(database):
                     if started:
                         yield self.between_databases
                     started = True
@@ -115,7 +117,7 @@ class LoadScript:
                 if kept:
                     yield kept
                 continue
-            if database is None or database in SERVER_DATABASES:
+            if database is None or database in SERVER_DATABASES or LEFTOVER.match(database):
                 continue
             if part == COPY_DATA:
                 if line != COPY_END:

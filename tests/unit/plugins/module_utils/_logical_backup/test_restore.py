@@ -67,8 +67,8 @@ class Server:
         elif phase == "load":
             self.databases.add(STAGED)
         elif phase == "verify":
-            on_stdout(b"-1|0\n" * self.stdin[phase].count(b"SELECT -1, 0;") + "".join(f"{index}|{count}\n" for index, count in
-                                          enumerate(self.counts[table] for table in sorted(self.counts))).encode())
+            rows = "".join(f"{index}|{self.counts[table]}\n" for index, table in enumerate(sorted(self.counts)))
+            on_stdout(b"-1|0\n" * self.stdin[phase].count(b"SELECT -1, 0;") + rows.encode())
         elif phase == "safety dump":
             on_stdout(DUMP_OF_LIVE)
         elif phase == "swap":

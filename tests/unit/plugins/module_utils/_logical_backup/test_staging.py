@@ -8,6 +8,7 @@ from ansible_collections.microservices.postgres.plugins.module_utils._logical_ba
     LEFTOVER,
     LoadScript,
     StagingError,
+    application_databases,
     check_names,
     staged_name,
 )
@@ -74,8 +75,8 @@ def load(existing=("postgres", "userservice")) -> tuple[bytes, LoadScript]:
 
 
 def statements(text: bytes) -> list[bytes]:
-    return [line for line in text.splitlines() if line and not line.startswith((b"--", b"SET ", b"\\restrict",
-                                                                                  b"\\unrestrict"))]
+    skipped = (b"--", b"SET ", b"\\restrict", b"\\unrestrict")
+    return [line for line in text.splitlines() if line and not line.startswith(skipped)]
 
 
 def test_nothing_drops_or_alters_what_the_server_has() -> None:
@@ -88,19 +89,19 @@ def test_nothing_drops_or_alters_what_the_server_has() -> None:
 
 
 def test_a_missing_role_is_created_as_the_backup_has_it() -> None:
-    text, _ = load()
+    text = load()[0]
     assert statements(text)[:4] == [b"CREATE ROLE reporting;", b"ALTER ROLE reporting WITH NOLOGIN;",
                                     b"ALTER ROLE reporting SET work_mem TO '8MB';",
                                     b"GRANT userservice TO reporting GRANTED BY postgres;"]
 
 
 def test_the_servers_own_databases_are_left_out_whole() -> None:
-    text, _ = load()
+    text = load()[0]
     assert b"template1" not in text
 
 
 def test_every_line_naming_the_database_names_the_staged_copy() -> None:
-    text, _ = load()
+    text = load()[0]
     for line in (b"CREATE DATABASE " + STAGED + b" WITH TEMPLATE = template0 ENCODING = 'UTF8';",
                  b"ALTER DATABASE " + STAGED + b" OWNER TO userservice;",
                  b"COMMENT ON DATABASE " + STAGED + b" IS 'users';",
@@ -115,13 +116,13 @@ def test_every_line_naming_the_database_names_the_staged_copy() -> None:
 
 
 def test_function_bodies_and_table_data_are_never_rewritten() -> None:
-    text, _ = load()
+    text = load()[0]
     assert b"ALTER DATABASE userdb SET work_mem TO '1MB';\n" in text
     assert b"1\tDROP DATABASE IF EXISTS userdb;\n2\t\\connect userdb\n\\.\n" in text
 
 
 def test_rows_are_counted_per_table_as_the_data_passes() -> None:
-    _, script = load()
+    script = load()[1]
     assert script.row_counts == {"userdb": {"public.t": 2, 'public."Empty"': 0}}
 
 
@@ -134,3 +135,11 @@ def test_a_name_that_cannot_take_the_suffix_is_refused_naming_it(database: str) 
 def test_leftover_names_are_recognised() -> None:
     assert LEFTOVER.match(staged_name("userdb", "replaced", WHEN)).group(1, 2) == ("userdb", "replaced")
     assert not LEFTOVER.match("userdb__replaced_later")
+
+
+def test_leftovers_of_earlier_restores_in_a_backup_are_not_restored() -> None:
+    kept = USERDB.replace(b"userdb", staged_name("userdb", "replaced", "20250101_000000").encode())
+    script = LoadScript(existing_roles=frozenset({"postgres", "userservice"}), when=WHEN)
+    text = b"".join(script.lines((HEADER + GLOBALS + USERDB + kept + FOOTER).splitlines(keepends=True)))
+    assert b"20250101_000000" not in text and list(script.row_counts) == ["userdb"]
+    assert application_databases(["template1", "userdb", "userdb__replaced_20250101_000000"]) == ["userdb"]

@@ -64,7 +64,7 @@ def test_a_stream_far_larger_than_memory_allows_keeps_memory_flat() -> None:
     payload = bytes([1]) + b"x" * FRAME
 
     def frames():
-        for _ in range(total // FRAME):
+        for _frame in range(total // FRAME):
             yield payload
         yield SUCCESS
 
@@ -87,7 +87,7 @@ def test_a_stream_far_larger_than_memory_allows_keeps_memory_flat() -> None:
 def test_stdin_is_sent_in_order_then_closed_while_stdout_flows() -> None:
     connection = FakeConnection([bytes([1]) + b"out", SUCCESS])
     seen: list[bytes] = []
-    rc, _ = run_stream(connection, "psql", 10, "restore_timeout", [b"a", b"b"], seen.append)
+    rc = run_stream(connection, "psql", 10, "restore_timeout", [b"a", b"b"], seen.append)[0]
     assert rc == 0 and seen == [b"out"]
     # The reader may end (status received) before the writer is done, so only the order is certain.
     assert connection.sent == [b"\x00a", b"\x00b", STDIN_CLOSED][:len(connection.sent)]

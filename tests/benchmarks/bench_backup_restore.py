@@ -76,19 +76,19 @@ def measure(kubeconfig: Path, work: Path, megabytes: int) -> dict[str, tuple[flo
     backups = work / f"backups-{megabytes}"
     results: dict[str, tuple[float, int]] = {}
     seconds, kib = timed(["sh", "-c", f"{kubectl} exec {' '.join(POD)} -- pg_dumpall --clean --if-exists -U postgres"
-                                         f" | gzip > {floor_file}"], env)
+                                      f" | gzip > {floor_file}"], env)
     results["floor backup"] = (seconds, kib)
     long_exec = '{"postgres_dev_exec_timeout": 7200}'
     seconds, kib = timed([str(VENV_BIN / "ansible-playbook"), str(PLAYBOOKS / "backup.yml"), "-i",
-                             str(INVENTORIES["dev"]), "-e", f"backup_dir={backups}", "-e", long_exec], env)
+                          str(INVENTORIES["dev"]), "-e", f"backup_dir={backups}", "-e", long_exec], env)
     results["backup.yml"] = (seconds, kib)
     (backup,) = sorted(backups.glob("dev-postgres-2*.sql.gz"))
     seconds, kib = timed(["sh", "-c", f"gunzip -c {floor_file} | {kubectl} exec -i {' '.join(POD)} -- "
-                                         f"psql -X -q -U postgres -d postgres -f - > /dev/null 2>&1"], env)
+                                      f"psql -X -q -U postgres -d postgres -f - > /dev/null 2>&1"], env)
     results["floor restore"] = (seconds, kib)
     seconds, kib = timed([str(VENV_BIN / "ansible-playbook"), str(PLAYBOOKS / "restore.yml"), "-i",
-                             str(INVENTORIES["dev"]), "-e", f"backup_file={backup}", "-e", "confirm_restore=true",
-                             "-e", "restore_timeout=7200", "-e", long_exec], env)
+                          str(INVENTORIES["dev"]), "-e", f"backup_file={backup}", "-e", "confirm_restore=true",
+                          "-e", "restore_timeout=7200", "-e", long_exec], env)
     results["restore.yml"] = (seconds, kib)
     cleanup = run_playbook("restore", "dev", kubeconfig, extra_vars={"cleanup": True, "confirm_restore": True})
     if cleanup.returncode != 0:

@@ -17,6 +17,7 @@ class Binaries:
     kubectl: Path
     kwok: Path
     postgres_operator: Path
+    postgres_exporter: Path
 
     @classmethod
     def locate(cls) -> "Binaries":
@@ -33,6 +34,7 @@ class Binaries:
             kwok=build.bin_dir("kwok", env) / "kwok",
             # The operator's main package is github.com/zalando/postgres-operator/cmd.
             postgres_operator=build.bin_dir("postgres-operator", env) / "cmd",
+            postgres_exporter=build.bin_dir("postgres_exporter", env) / "postgres_exporter",
         )
         missing = [str(path) for path in vars(found).values() if not path.exists()]
         if missing:

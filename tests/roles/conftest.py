@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.localcluster.pytest_plugin import localcluster  # noqa: F401  pylint: disable=unused-import  (a fixture)
+# `localcluster` is a fixture: importing it makes it available here.
+from tests.localcluster.pytest_plugin import localcluster  # noqa: F401 pylint: disable=unused-import
 
 
 @pytest.fixture(scope="module")

@@ -136,3 +136,14 @@ def test_failover_promotes_a_replica_and_the_services_follow(deployed):
     assert recap(converge)["prod-postgres"]["changed"] == 0, output(converge)[-8000:]
     members = _members(deployed, new_leader)
     assert sorted(m["Role"] for m in members) == ["Leader", "Replica", "Replica"], members
+
+
+def test_the_exporter_sidecar_serves_metrics_on_9187(deployed):
+    """The real postgres_exporter (the sidecar's image) runs in each cluster pod, logged in with the
+    credentials the operator gives sidecars ($(POSTGRES_USER)/$(POSTGRES_PASSWORD) expanded)."""
+    for pod in (f"{CLUSTER}-0", f"{CLUSTER}-1"):
+        scrape = _kubectl(deployed, "-n", NS, "exec", pod, "-c", "postgres", "--", "curl", "-sf", "http://127.0.0.1:9187/metrics").stdout
+        assert "\npg_up 1\n" in scrape, scrape[-2000:]
+        assert "pg_stat_database_xact_commit{" in scrape
+    endpoints = json.loads(_kubectl(deployed, "-n", NS, "get", "endpoints", f"{CLUSTER}-metrics", "-o", "json").stdout)
+    assert sorted(p["port"] for s in endpoints["subsets"] for p in s["ports"]) == [9187]

@@ -23,6 +23,7 @@ ENTRYPOINT = Path(__file__).resolve().parent / "postgres_entrypoint.py"
 POSTGRES_SOCKET_DIR = "/var/run/postgresql"
 _OFFICIAL_POSTGRES = re.compile(r"^(?:docker\.io/)?(?:library/)?postgres:(\d+)")
 _OPERATOR = re.compile(r"(^|/)postgres-operator:")
+_EXPORTER = re.compile(r"(^|/)postgres[-_]exporter:")
 _SPILO = re.compile(r"(^|/)spilo[^/:]*:")
 SPILO_ENTRYPOINT = Path(__file__).resolve().parent / "spilo_entrypoint.py"
 # The container user cannot run this virtualenv's interpreter (it lives under /root), so stand-ins
@@ -58,7 +59,7 @@ def postgres_major(image: str) -> tuple[int, str]:
     return actual, f"image {image} asks for PostgreSQL {wanted}; this machine has 15 and 18 only, so {actual} runs"
 
 
-def stand_in(image: str, container: dict[str, Any], runtime_dir: Path, operator_binary: Path) -> StandIn:
+def stand_in(image: str, container: dict[str, Any], runtime_dir: Path, binaries) -> StandIn:
     """``runtime_dir``: the pod's folder for sockets (kept out of the state folder's private tree)."""
     if _OFFICIAL_POSTGRES.match(image):
         major, note = postgres_major(image)
@@ -82,7 +83,9 @@ def stand_in(image: str, container: dict[str, Any], runtime_dir: Path, operator_
     if _SPILO.search(image):
         return _spilo(image, container, runtime_dir)
     if _OPERATOR.search(image):
-        return StandIn(kind="postgres-operator", argv=[str(operator_binary), *(container.get("args") or [])])
+        return StandIn(kind="postgres-operator", argv=[str(binaries.postgres_operator), *(container.get("args") or [])])
+    if _EXPORTER.search(image):
+        return StandIn(kind="postgres_exporter", argv=[str(binaries.postgres_exporter), *(container.get("args") or [])])
     return StandIn(kind="none", note=f"no local process stands in for image {image}: the container is Running with no process")
 
 

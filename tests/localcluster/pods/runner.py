@@ -204,7 +204,7 @@ class PodRunner:
         for spec in obj["spec"]["containers"]:
             log_file = folder / f"{spec['name']}.log"
             log_file.touch()
-            standin = stand_in(spec["image"], spec, runtime, self.binaries.postgres_operator)
+            standin = stand_in(spec["image"], spec, runtime, self.binaries)
             container = Container(spec["name"], spec["image"], standin, folder / f"{spec['name']}.json", log_file)
             running.containers.append(container)
             uid = container.stand_in.uid if container.stand_in.uid is not None else int((spec.get("securityContext") or {}).get("runAsUser", pod_uid))
@@ -259,7 +259,7 @@ class PodRunner:
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": "/tmp",
         }
-        env.update(container_env(pod, spec, self._read, address))
+        env.update(container_env(pod, spec, self._read, address, env))
         env.update(standin.env)
         return env
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Callable
@@ -65,8 +66,15 @@ def _ref(read: Reader, kind: str, namespace: str, ref: dict[str, Any]) -> bytes 
     return data[ref["key"]]
 
 
-def container_env(pod: dict[str, Any], container: dict[str, Any], read: Reader, address: str) -> dict[str, str]:
-    """The container's environment as the kubelet resolves it (later entries win)."""
+def expand(value: str, env: dict[str, str]) -> str:
+    """``$(NAME)`` is replaced by an earlier variable's value, ``$$`` stands for ``$``; an unknown
+    reference stays as written, as the kubelet does it."""
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)", lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), value)
+
+
+def container_env(pod: dict[str, Any], container: dict[str, Any], read: Reader, address: str, base: dict[str, str]) -> dict[str, str]:
+    """The container's environment as the kubelet resolves it (later entries win); ``base`` holds the
+    variables the kubelet sets first (the ``kubernetes`` Service's), which references may use."""
     namespace = pod["metadata"]["namespace"]
     env: dict[str, str] = {}
     for source in container.get("envFrom") or []:
@@ -80,7 +88,7 @@ def container_env(pod: dict[str, Any], container: dict[str, Any], read: Reader, 
     for item in container.get("env") or []:
         value_from = item.get("valueFrom")
         if value_from is None:
-            env[item["name"]] = item.get("value", "")
+            env[item["name"]] = expand(item.get("value", ""), {**base, **env})
         elif "secretKeyRef" in value_from:
             value = _ref(read, "Secret", namespace, value_from["secretKeyRef"])
             if value is not None:

@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +61,12 @@ def run(state: Path, netns_name: str, listen_fd: int) -> int:
     for address in (API_SERVER_IP, API_CLUSTER_IP, NODE_IP):
         netns.add_address(address)
     supervisor = Supervisor(state / "logs")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # The handler only appends to a list: setting a threading.Event from a handler can deadlock on
+    # the lock of the very Event the main thread is waiting on. (Blocking the signals instead would
+    # pass the blocked mask on to every process started here.)
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, _frame: stopping.append(signum))
     runner: PodRunner | None = None
     try:
         pki = PKI(state / "pki")
@@ -79,8 +82,9 @@ def run(state: Path, netns_name: str, listen_fd: int) -> int:
         write_kubeconfig(state / "kubeconfig.partial", f"https://127.0.0.1:{host_port}", pki.ca.cert, plane.admin)
         (state / "kubeconfig.partial").rename(host_kubeconfig)
         LOG.info("ready: export KUBECONFIG=%s", host_kubeconfig)
-        while not stop.wait(1.0):
+        while not stopping:
             supervisor.check_all()
+            time.sleep(1.0)
     except Exception:  # noqa: BLE001 - logged for the parent, which reports the failure
         LOG.exception("test bed failed")
         return 1

@@ -118,12 +118,15 @@ def start_control_plane(state: Path, binaries: Binaries, pki: PKI, supervisor: S
     _wait_ready(f"{local_server}/readyz", pki.ca.cert, admin, supervisor, apiserver, 180)
 
     admin_kubeconfig = write_kubeconfig(kubeconfigs / "admin.kubeconfig", local_server, pki.ca.cert, admin)
-    controller = pki.issue("kube-controller-manager", "system:kube-controller-manager")
-    controller_kubeconfig = write_kubeconfig(kubeconfigs / "kube-controller-manager.kubeconfig", local_server, pki.ca.cert, controller)
+
+    def identity(component: str, user: str) -> list[str]:
+        """A component's own client certificate, for its API calls and for checking its callers."""
+        kubeconfig = write_kubeconfig(kubeconfigs / f"{component}.kubeconfig", local_server, pki.ca.cert, pki.issue(component, user))
+        return [f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}"]
+
     kcm = supervisor.start("kube-controller-manager", [
         str(binaries.kube_controller_manager),
-        f"--kubeconfig={controller_kubeconfig}",
-        f"--authentication-kubeconfig={controller_kubeconfig}", f"--authorization-kubeconfig={controller_kubeconfig}",
+        *identity("kube-controller-manager", "system:kube-controller-manager"),
         "--bind-address=127.0.0.1",
         "--leader-elect=false",
         "--use-service-account-credentials=true",
@@ -135,12 +138,9 @@ def start_control_plane(state: Path, binaries: Binaries, pki: PKI, supervisor: S
         "--profiling=false",
         "--v=1",
     ])
-    scheduler_cert = pki.issue("kube-scheduler", "system:kube-scheduler")
-    scheduler_kubeconfig = write_kubeconfig(kubeconfigs / "kube-scheduler.kubeconfig", local_server, pki.ca.cert, scheduler_cert)
     scheduler = supervisor.start("kube-scheduler", [
         str(binaries.kube_scheduler),
-        f"--kubeconfig={scheduler_kubeconfig}",
-        f"--authentication-kubeconfig={scheduler_kubeconfig}", f"--authorization-kubeconfig={scheduler_kubeconfig}",
+        *identity("kube-scheduler", "system:kube-scheduler"),
         "--bind-address=127.0.0.1", "--leader-elect=false", "--profiling=false", "--v=1",
     ])
     _wait_ready("https://127.0.0.1:10257/healthz", None, None, supervisor, kcm, 120)

@@ -80,7 +80,7 @@ def test_execution_environment_matches_the_tested_runtime() -> None:
     assert pins(load_yaml(REPO_ROOT / dependencies["galaxy"])) == pins(load_yaml(PROJECT_REQUIREMENTS))
     ee_python = pip_pins(REPO_ROOT / dependencies["python"])
     runtime = pip_pins(REPO_ROOT / "requirements.txt")
-    assert set(ee_python) == {"kubernetes", "psycopg", "jsonpatch", "pyyaml"}
+    assert set(ee_python) == {"kubernetes", "websocket-client", "psycopg", "jsonpatch", "pyyaml"}
     assert {name: runtime[name] for name in ee_python} == ee_python
 
 

@@ -40,6 +40,9 @@ class StandIn:
     env: dict[str, str] = field(default_factory=dict)
     # host folder -> path in the container, made by the runner in the pod's folder
     extra_mounts: dict[str, str] = field(default_factory=dict)
+    # host folder -> path in the container, read-only: programs and libraries of this machine that
+    # the container's user could not reach where they are (a checkout under /root, say)
+    tool_mounts: dict[str, str] = field(default_factory=dict)
     uid: int | None = None
     gid: int | None = None
     note: str = ""
@@ -83,10 +86,16 @@ def stand_in(image: str, container: dict[str, Any], runtime_dir: Path, binaries)
     if _SPILO.search(image):
         return _spilo(image, container, runtime_dir)
     if _OPERATOR.search(image):
-        return StandIn(kind="postgres-operator", argv=[str(binaries.postgres_operator), *(container.get("args") or [])])
+        return _binary("postgres-operator", binaries.postgres_operator, container, runtime_dir)
     if _EXPORTER.search(image):
-        return StandIn(kind="postgres_exporter", argv=[str(binaries.postgres_exporter), *(container.get("args") or [])])
+        return _binary("postgres_exporter", binaries.postgres_exporter, container, runtime_dir)
     return StandIn(kind="none", note=f"no local process stands in for image {image}: the container is Running with no process")
+
+
+def _binary(kind: str, program: Path, container: dict[str, Any], runtime_dir: Path) -> StandIn:
+    """A built Go program, its folder mounted where the container's user (the operator's is 1000) can run it."""
+    target = runtime_dir / container["name"] / "opt"
+    return StandIn(kind=kind, argv=[str(target / program.name), *(container.get("args") or [])], tool_mounts={str(program.parent): str(target)})
 
 
 def patroni_ready(address: str) -> bool:
@@ -109,16 +118,18 @@ def _spilo(image: str, container: dict[str, Any], runtime_dir: Path) -> StandIn:
     tools_dir = runtime_dir / container["name"] / "bin"
     pgroot = env.get("PGROOT", "/home/postgres/pgdata/pgroot")
     ctl = "import sys; sys.argv[0] = 'patronictl'; from patroni.ctl import ctl; ctl()"
+    python_path = runtime_dir / container["name"] / "python"
     return StandIn(
         kind=f"spilo (Patroni, PostgreSQL {major})",
         argv=["/usr/bin/python3", "-c", SPILO_ENTRYPOINT.read_text()],
         env={
             "PATH": f"{tools_dir}:{bindir}:/usr/local/bin:/usr/bin:/bin",
             "PG_BINDIR": str(bindir),
-            "PYTHONPATH": SITE_PACKAGES,
+            "PYTHONPATH": str(python_path),
             "PATRONICTL_CONFIG_FILE": str(Path(pgroot).parent / "postgres.yml"),
         },
         extra_mounts={str(runtime_dir / container["name"] / "socket"): POSTGRES_SOCKET_DIR},
+        tool_mounts={SITE_PACKAGES: str(python_path)},
         uid=account.pw_uid,
         gid=account.pw_gid,
         note=note or f"image {image}: Patroni {_patroni_version()} with PostgreSQL {major} stands in for Spilo",

@@ -233,6 +233,7 @@ class PodRunner:
                 mounts.append({"source": source, "target": target})
             for folder_path in {m["source"] for m in mounts}:
                 _own(Path(folder_path), uid, gid)
+            mounts += [{"source": source, "target": target, "readOnly": True} for source, target in container.stand_in.tool_mounts.items()]
             launch_spec = {
                 "netns": interface.netns_path, "mounts": mounts, "uid": uid, "gid": gid, "groups": [gid],
                 "workingDir": spec.get("workingDir", ""), "argv": container.stand_in.argv, "env": env,

@@ -71,7 +71,7 @@ def test_the_real_operator_makes_the_cluster_and_it_runs(deployed):
     }
     assert expected <= names, sorted(expected - names)
     # The operator's own word: its events on the resource (they outlive an operator restart) and its log.
-    events = _kubectl(deployed, "-n", NS, "get", "events", "--field-selector", f"involvedObject.name={CLUSTER},involvedObject.kind=postgresql",
+    events = _kubectl(deployed, "-n", NS, "get", "events", "--field-selector", f"involvedObject.name={CLUSTER}",
                       "-o", "jsonpath={.items[*].message}").stdout
     assert f'Statefulset "{NS}/{CLUSTER}" has been successfully created' in events, events
     logs = _kubectl(deployed, "-n", "postgres-operator", "logs", "-l", "name=postgres-operator", "--tail=-1").stdout
